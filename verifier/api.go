@@ -1,0 +1,116 @@
+package verifier
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// ErrNotFound is returned (wrapped) by a [Source] when the registry
+// answers that the manifest, tag or blob does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrReferrersUnsupported is returned (wrapped) by [Source.Referrers]
+// when the registry has no OCI 1.1 referrers API (it answered 404, 400,
+// 405 or 406, or with a Content-Type other than an OCI image index).
+var ErrReferrersUnsupported = errors.New("referrers API not supported")
+
+// ErrTooLarge is returned (wrapped) by a [Source] when a body is larger
+// than the maxBytes the caller allowed. The verifier treats it as broken
+// signature material (that candidate is rejected with a reason), not as
+// a fault: an oversize signature is an upstream's permanent state, and
+// retrying it would only repeat the failure. A Source that reports
+// oversize bodies with some other error makes the verifier return an
+// error instead, which is also safe (never an allow).
+var ErrTooLarge = errors.New("body too large")
+
+// Source fetches signature material from one repository of one
+// registry. It is the verifier's only contact with the network; the
+// proxy implements it over its upstream client.
+//
+// Every method returns an error wrapping [ErrNotFound] when the registry
+// says the thing does not exist, an error wrapping [ErrTooLarge] when a
+// body exceeds maxBytes, and any other error for faults (timeouts, 5xx,
+// 429). The verifier treats ErrNotFound as "no signature here",
+// ErrTooLarge as a rejected signature, and every other error as "cannot
+// decide", never as an allow.
+type Source interface {
+	// Manifest returns the exact bytes and the media type of the manifest
+	// that reference (a tag or a "sha256:…" digest) names. Bodies larger
+	// than maxBytes are an error. The caller hashes the bytes itself.
+	Manifest(ctx context.Context, reference string, maxBytes int64) (body []byte, mediaType string, err error)
+	// Blob returns the bytes of blob dgst. Bodies larger than maxBytes
+	// are an error. The caller hashes the bytes itself.
+	Blob(ctx context.Context, dgst digest.Digest, maxBytes int64) ([]byte, error)
+	// Referrers returns the raw OCI image index the registry's referrers
+	// API gives for dgst, or an error wrapping [ErrReferrersUnsupported]
+	// when the registry has no referrers API.
+	Referrers(ctx context.Context, dgst digest.Digest, maxBytes int64) ([]byte, error)
+}
+
+// Image names the manifest being verified.
+type Image struct {
+	// Name is "<registry>/<repository>", normalised (docker.io/library/nginx).
+	Name string
+	// Digest is the manifest digest, computed by the caller over the
+	// bytes it will serve.
+	Digest digest.Digest
+}
+
+// String returns name@digest.
+func (i Image) String() string { return i.Name + "@" + i.Digest.String() }
+
+// Layout names where a piece of signature material was found.
+type Layout string
+
+const (
+	// LayoutSigTag is a legacy cosign signature image tagged sha256-<hex>.sig.
+	LayoutSigTag Layout = "sig-tag"
+	// LayoutAttTag is a legacy cosign attestation image tagged sha256-<hex>.att.
+	LayoutAttTag Layout = "att-tag"
+	// LayoutReferrersAPI is a Sigstore bundle found through the OCI 1.1
+	// referrers API.
+	LayoutReferrersAPI Layout = "referrers-api"
+	// LayoutReferrersTag is a Sigstore bundle found through the referrers
+	// tag schema (the sha256-<hex> index), for registries without the API.
+	LayoutReferrersTag Layout = "referrers-tag"
+)
+
+// Verdict is the outcome of verifying one image digest under one rule.
+type Verdict struct {
+	Image  Image
+	Policy string
+	// Allowed is true when the rule's requirements are met.
+	Allowed bool
+	// Reasons explain a denial in words a user can act on, e.g.
+	// `no signature from signer "release-key"`. Empty when allowed.
+	Reasons []string
+	// Evidence lists the verified signatures and attestations that
+	// satisfied the rule.
+	Evidence []Evidence
+	// Duration is how long verification took.
+	Duration time.Duration
+}
+
+// Evidence is one verified signature or attestation.
+type Evidence struct {
+	// Signer is the policy name of the signer whose signature verified.
+	Signer string
+	// Layout says where the material was found.
+	Layout Layout
+	// Artifact is the digest of the manifest that carried the material
+	// (the .sig image, or the referrer manifest).
+	Artifact digest.Digest
+	// PredicateType is the in-toto predicate type, for DSSE material.
+	PredicateType string
+	// Identity and Issuer are the certificate identity (SAN) and OIDC
+	// issuer of keyless signatures.
+	Identity string
+	Issuer   string
+	// LogIndex and IntegratedTime identify the transparency log entry
+	// that was verified, if any (LogIndex is -1 when none).
+	LogIndex       int64
+	IntegratedTime time.Time
+}

@@ -1,0 +1,188 @@
+package verifier
+
+// Conversion of legacy cosign signatures (one simple-signing layer of a
+// sha256-<hex>.sig image, or of a cosign v2 experimental OCI 1.1 signature
+// referrer) into Sigstore bundles that stock sigstore-go verifies
+// (FORMATS.md §2.3, route A). It is pure: it sees only bytes already
+// fetched and hashed by discovery. It is shared by key and, later,
+// keyless verification, so it carries certificates, Rekor SETs and RFC 3161
+// timestamps even though key signers do not need them yet.
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+
+	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
+	"github.com/sigstore/sigstore-go/pkg/bundle"
+)
+
+// Annotations cosign puts on each simple-signing layer descriptor
+// (cosign pkg/oci/static/signature.go).
+const (
+	annotationSignature   = "dev.cosignproject.cosign/signature"
+	annotationCertificate = "dev.sigstore.cosign/certificate"
+	annotationRekorBundle = "dev.sigstore.cosign/bundle"
+	annotationTimestamp   = "dev.sigstore.cosign/rfc3161timestamp"
+)
+
+// legacyBundleMediaType is bundle v0.1: the only version whose tlog
+// entries may carry an inclusion promise (SET) without an inclusion
+// proof, which is all a legacy Rekor annotation provides. It also turns
+// on sigstore-go's compatibility verifier for certificates.
+const legacyBundleMediaType = "application/vnd.dev.sigstore.bundle+json;version=0.1"
+
+// legacyBundle converts one legacy simple-signing layer into a v0.1
+// Sigstore bundle with a message signature over sha256(payload).
+//
+// payload must be the exact layer blob, already checked against the
+// layer digest; annotations are the layer descriptor's. Verify the result
+// with verify.WithArtifact over payload, so the signature is checked over
+// the fetched bytes, and check the payload's claims separately
+// ([checkSimpleSigning]): sigstore-go knows nothing about them.
+//
+// Verification material is the certificate annotation when present
+// (keyless; intermediates from the dev.sigstore.cosign/chain annotation
+// are ignored, as v0.1
+// bundles cannot carry them, and must come from the trusted root),
+// otherwise a public key with an empty hint (key signers are selected by
+// the verifier, not by hint).
+func legacyBundle(payload []byte, annotations map[string]string) (*bundle.Bundle, error) {
+	sigB64, ok := annotations[annotationSignature]
+	if !ok || sigB64 == "" {
+		return nil, errors.New("no " + annotationSignature + " annotation")
+	}
+	sig, err := base64.StdEncoding.DecodeString(sigB64)
+	if err != nil {
+		return nil, fmt.Errorf("%s annotation is not base64", annotationSignature)
+	}
+	if len(sig) == 0 {
+		return nil, fmt.Errorf("%s annotation is empty", annotationSignature)
+	}
+	sum := sha256.Sum256(payload)
+
+	vm := &protobundle.VerificationMaterial{}
+	if certPEM := annotations[annotationCertificate]; certPEM != "" {
+		block, _ := pem.Decode([]byte(certPEM))
+		if block == nil || block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("%s annotation is not a PEM certificate", annotationCertificate)
+		}
+		vm.Content = &protobundle.VerificationMaterial_X509CertificateChain{
+			X509CertificateChain: &protocommon.X509CertificateChain{
+				Certificates: []*protocommon.X509Certificate{{RawBytes: block.Bytes}},
+			},
+		}
+	} else {
+		vm.Content = &protobundle.VerificationMaterial_PublicKey{
+			PublicKey: &protocommon.PublicKeyIdentifier{},
+		}
+	}
+	if rb := annotations[annotationRekorBundle]; rb != "" {
+		entry, err := rekorEntry([]byte(rb))
+		if err != nil {
+			return nil, fmt.Errorf("%s annotation: %w", annotationRekorBundle, err)
+		}
+		vm.TlogEntries = []*protorekor.TransparencyLogEntry{entry}
+	}
+	if ts := annotations[annotationTimestamp]; ts != "" {
+		der, err := rfc3161Timestamp([]byte(ts))
+		if err != nil {
+			return nil, fmt.Errorf("%s annotation: %w", annotationTimestamp, err)
+		}
+		vm.TimestampVerificationData = &protobundle.TimestampVerificationData{
+			Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: der}},
+		}
+	}
+
+	pb := &protobundle.Bundle{
+		MediaType:            legacyBundleMediaType,
+		VerificationMaterial: vm,
+		Content: &protobundle.Bundle_MessageSignature{
+			MessageSignature: &protocommon.MessageSignature{
+				MessageDigest: &protocommon.HashOutput{
+					Algorithm: protocommon.HashAlgorithm_SHA2_256,
+					Digest:    sum[:],
+				},
+				Signature: sig,
+			},
+		},
+	}
+	b, err := bundle.NewBundle(pb)
+	if err != nil {
+		return nil, fmt.Errorf("convert to bundle: %w", err)
+	}
+	return b, nil
+}
+
+// rekorBundle is cosign's pkg/cosign/bundle.RekorBundle as serialised in
+// the dev.sigstore.cosign/bundle annotation: its Go fields have no JSON
+// tags, so the outer keys are capitalised; the payload keys are not.
+type rekorBundle struct {
+	SignedEntryTimestamp string `json:"SignedEntryTimestamp"`
+	Payload              struct {
+		Body           string `json:"body"`
+		IntegratedTime int64  `json:"integratedTime"`
+		LogIndex       int64  `json:"logIndex"`
+		LogID          string `json:"logID"`
+	} `json:"Payload"`
+}
+
+// rekorEntry converts a Rekor bundle annotation into a transparency log
+// entry with an inclusion promise. The kind and version come from the
+// logged body itself (sigstore-go checks they match it), and the log ID
+// is the hex-decoded logID (the raw sha256 of the log's public key).
+func rekorEntry(annotation []byte) (*protorekor.TransparencyLogEntry, error) {
+	var rb rekorBundle
+	if err := json.Unmarshal(annotation, &rb); err != nil {
+		return nil, errors.New("not a Rekor bundle")
+	}
+	set, err := base64.StdEncoding.DecodeString(rb.SignedEntryTimestamp)
+	if err != nil || len(set) == 0 {
+		return nil, errors.New("SignedEntryTimestamp is not base64")
+	}
+	body, err := base64.StdEncoding.DecodeString(rb.Payload.Body)
+	if err != nil || len(body) == 0 {
+		return nil, errors.New("Payload.body is not base64")
+	}
+	logID, err := hex.DecodeString(rb.Payload.LogID)
+	if err != nil || len(logID) == 0 {
+		return nil, errors.New("Payload.logID is not hex")
+	}
+	var kv struct {
+		Kind       string `json:"kind"`
+		APIVersion string `json:"apiVersion"`
+	}
+	if err := json.Unmarshal(body, &kv); err != nil || kv.Kind == "" || kv.APIVersion == "" {
+		return nil, errors.New("Payload.body is not a Rekor entry")
+	}
+	return &protorekor.TransparencyLogEntry{
+		LogIndex:          rb.Payload.LogIndex,
+		LogId:             &protocommon.LogId{KeyId: logID},
+		KindVersion:       &protorekor.KindVersion{Kind: kv.Kind, Version: kv.APIVersion},
+		IntegratedTime:    rb.Payload.IntegratedTime,
+		InclusionPromise:  &protorekor.InclusionPromise{SignedEntryTimestamp: set},
+		CanonicalizedBody: body,
+	}, nil
+}
+
+// rfc3161Timestamp decodes cosign's timestamp annotation,
+// {"SignedRFC3161Timestamp":"<base64 DER TimeStampResp>"}.
+func rfc3161Timestamp(annotation []byte) ([]byte, error) {
+	var ts struct {
+		SignedRFC3161Timestamp string `json:"SignedRFC3161Timestamp"`
+	}
+	if err := json.Unmarshal(annotation, &ts); err != nil {
+		return nil, errors.New("not a timestamp bundle")
+	}
+	der, err := base64.StdEncoding.DecodeString(ts.SignedRFC3161Timestamp)
+	if err != nil || len(der) == 0 {
+		return nil, errors.New("SignedRFC3161Timestamp is not base64")
+	}
+	return der, nil
+}

@@ -1,0 +1,394 @@
+package verifier
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/sigstore/sigstore-go/pkg/verify"
+
+	"github.com/pullgate/pullgate/policy"
+)
+
+// Sigstore verifies image digests against policy rules with sigstore-go.
+// It is safe for concurrent use; build one with [New] and share it.
+type Sigstore struct {
+	cfg config
+	// checks caches one *signerCheck per distinct signer configuration.
+	checks sync.Map
+}
+
+// New returns a verifier configured by opts. It does no I/O.
+func New(opts ...Option) (*Sigstore, error) {
+	c := config{
+		logger: slog.New(slog.DiscardHandler),
+		limits: policy.Limits{
+			MaxManifestBytes:  DefaultMaxManifestBytes,
+			MaxSignatures:     DefaultMaxSignatures,
+			MaxSignatureBytes: DefaultMaxSignatureBytes,
+		},
+		now: time.Now,
+	}
+	for _, o := range opts {
+		if err := o(&c); err != nil {
+			return nil, fmt.Errorf("verifier: %w", err)
+		}
+	}
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("verifier: %w", err)
+	}
+	return &Sigstore{cfg: c}, nil
+}
+
+// Verify discovers signature material for img in src and checks it
+// against rule.
+//
+// It returns a non-nil *Verdict and a nil error when it could decide,
+// whether the verdict allows or denies. It returns a nil verdict and an
+// error when it could not decide because fetching failed (any Source
+// error other than [ErrNotFound] and [ErrTooLarge], or ctx ending),
+// unless the material it did fetch already satisfies the rule: missing
+// material can only add evidence, so it allows then. It never returns an
+// allowed verdict on an error path.
+//
+// A rule with threshold 0 and no attestation requirements is allowed
+// without contacting src. Signers this verifier cannot enforce yet (see
+// [Check]) never count as having signed, and rules with attestation
+// requirements are denied.
+func (s *Sigstore) Verify(ctx context.Context, src Source, img Image, rule *policy.Rule) (*Verdict, error) {
+	start := s.cfg.now()
+	if rule == nil {
+		return nil, fmt.Errorf("verify %s: no rule", img)
+	}
+	if err := img.Digest.Validate(); err != nil || img.Digest.Algorithm() != digest.SHA256 {
+		return nil, fmt.Errorf("verify %s: digest is not a valid sha256 digest", img)
+	}
+	v := &Verdict{Image: img, Policy: rule.Name}
+	done := func() *Verdict {
+		v.Duration = s.cfg.now().Sub(start)
+		return v
+	}
+	if len(rule.Attestations) > 0 {
+		v.Reasons = []string{fmt.Sprintf("policy %q requires attestations, which are not supported yet", rule.Name)}
+		return done(), nil
+	}
+	threshold := rule.Signatures.Threshold
+	if threshold <= 0 {
+		v.Allowed = true
+		return done(), nil
+	}
+
+	signers := countedSigners(rule)
+	checks := make([]*signerCheck, len(signers))
+	usable := map[string]bool{}
+	for i, sg := range signers {
+		checks[i] = s.signerCheck(sg)
+		if checks[i].unsupported == "" {
+			usable[checks[i].identity] = true
+		}
+	}
+	if len(usable) < threshold {
+		// No material could satisfy the rule: say why without fetching.
+		v.Reasons = unsatisfiable(threshold, signers, checks)
+		return done(), nil
+	}
+	if src == nil {
+		return nil, fmt.Errorf("verify %s: no source", img)
+	}
+
+	m := s.discover(ctx, src, img)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("verify %s: %w", img, err)
+	}
+	s.decide(ctx, v, threshold, signers, checks, m)
+	if len(m.errs) > 0 {
+		err := fetchErrors(m.errs)
+		if !v.Allowed {
+			return nil, fmt.Errorf("verify %s: %w", img, err)
+		}
+		s.cfg.logger.DebugContext(ctx, "allowed although some signature material could not be fetched",
+			"image", img.String(), "policy", rule.Name, "error", err)
+	}
+	return done(), nil
+}
+
+// countedSigners returns the signers whose signatures count towards the
+// threshold, without duplicates: Signatures.Signers, or all of the rule's
+// signers when that is empty.
+func countedSigners(rule *policy.Rule) []*policy.Signer {
+	in := rule.Signatures.Signers
+	if len(in) == 0 {
+		in = rule.Signers
+	}
+	out := make([]*policy.Signer, 0, len(in))
+	seen := map[*policy.Signer]bool{}
+	for _, sg := range in {
+		if !seen[sg] {
+			seen[sg] = true
+			out = append(out, sg)
+		}
+	}
+	return out
+}
+
+// unsatisfiable explains a rule that fewer than threshold signers could
+// ever satisfy.
+func unsatisfiable(threshold int, signers []*policy.Signer, checks []*signerCheck) []string {
+	reasons := []string{fmt.Sprintf("%d distinct signer(s) required but only %d can be verified", threshold, countUsable(checks))}
+	byKey := map[string][]string{}
+	var keys []string
+	for i, sg := range signers {
+		c := checks[i]
+		if c.unsupported != "" {
+			reasons = append(reasons, fmt.Sprintf("signer %q: %s", signerName(sg), c.unsupported))
+			continue
+		}
+		if byKey[c.identity] == nil {
+			keys = append(keys, c.identity)
+		}
+		byKey[c.identity] = append(byKey[c.identity], signerName(sg))
+	}
+	for _, k := range keys {
+		if names := byKey[k]; len(names) > 1 {
+			reasons = append(reasons, fmt.Sprintf("signers %s share one key and count once", quoteList(names)))
+		}
+	}
+	return reasons
+}
+
+func countUsable(checks []*signerCheck) int {
+	ids := map[string]bool{}
+	for _, c := range checks {
+		if c.unsupported == "" {
+			ids[c.identity] = true
+		}
+	}
+	return len(ids)
+}
+
+func signerName(sg *policy.Signer) string {
+	if sg == nil {
+		return ""
+	}
+	return sg.Name
+}
+
+// decide checks every candidate against every counted signer and fills
+// in v. It is the pure core: no I/O, only the material in m.
+func (s *Sigstore) decide(ctx context.Context, v *Verdict, threshold int, signers []*policy.Signer, checks []*signerCheck, m material) {
+	log := s.cfg.logger
+	var have []string
+	satisfied := map[string]bool{} // by signer identity
+	missing := make([]string, 0, len(signers))
+	var perSigner []string
+	for i, sg := range signers {
+		sc := checks[i]
+		name := signerName(sg)
+		if sc.unsupported != "" {
+			missing = append(missing, name)
+			perSigner = append(perSigner, fmt.Sprintf("no valid signature from signer %q: %s", name, sc.unsupported))
+			continue
+		}
+		var failures tally
+		ok := false
+		for _, c := range m.candidates {
+			if c.reject != "" {
+				failures.add(c.reject)
+				continue
+			}
+			predicateType, reason, err := sc.verify(c, v.Image.Digest)
+			if reason != "" {
+				failures.add(reason)
+				log.DebugContext(ctx, "signature rejected", "image", v.Image.String(), "policy", v.Policy,
+					"signer", name, "candidate", c.where, "reason", reason, "error", err)
+				continue
+			}
+			ok = true
+			v.Evidence = append(v.Evidence, Evidence{
+				Signer:        name,
+				Layout:        c.layout,
+				Artifact:      c.artifact,
+				PredicateType: predicateType,
+				LogIndex:      -1,
+			})
+		}
+		if ok {
+			have = append(have, name)
+			satisfied[sc.identity] = true
+			continue
+		}
+		missing = append(missing, name)
+		if len(m.candidates) > 0 {
+			perSigner = append(perSigner, fmt.Sprintf("no valid signature from signer %q (%s)", name, failures.summary()))
+		}
+	}
+	for _, c := range m.candidates {
+		if c.reject != "" {
+			log.DebugContext(ctx, "signature material rejected", "image", v.Image.String(), "candidate", c.where, "reason", c.reject)
+		}
+	}
+
+	if len(satisfied) >= threshold {
+		v.Allowed = true
+		return
+	}
+	if len(m.candidates) == 0 {
+		v.Reasons = append(v.Reasons, "no signature found for "+v.Image.String())
+		for i, sg := range signers {
+			if checks[i].unsupported != "" {
+				v.Reasons = append(v.Reasons, fmt.Sprintf("signer %q: %s", signerName(sg), checks[i].unsupported))
+			}
+		}
+	} else {
+		if threshold > 1 || len(signers) > 1 {
+			v.Reasons = append(v.Reasons, thresholdLine(threshold, len(satisfied), have, missing))
+		}
+		v.Reasons = append(v.Reasons, perSigner...)
+	}
+	v.Reasons = append(v.Reasons, m.notes...)
+}
+
+// thresholdLine summarises a missed threshold, e.g.
+// `1 of 2 required signers: have "a"; missing "b"`.
+func thresholdLine(threshold, satisfied int, have, missing []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d of %d required signers", satisfied, threshold)
+	sep := ": "
+	if len(have) > 0 {
+		fmt.Fprintf(&b, "%shave %s", sep, quoteList(have))
+		if satisfied < len(have) {
+			b.WriteString(" (signers sharing a key count once)")
+		}
+		sep = "; "
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(&b, "%smissing %s", sep, quoteList(missing))
+	}
+	return b.String()
+}
+
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = fmt.Sprintf("%q", n)
+	}
+	return strings.Join(q, ", ")
+}
+
+// verify checks one prepared candidate against this signer. It returns
+// the verified statement's predicate type (for bundles), or a short
+// reason why the candidate does not count for this signer, with the
+// underlying error (for debug logs) when sigstore-go rejected it.
+//
+// Legacy signatures are verified over the exact fetched payload
+// (WithArtifact); bundles are verified against the image digest
+// (WithArtifactDigest), and count as a signature only when the verified
+// statement's predicate type is cosign's signing predicate
+// https://sigstore.dev/cosign/sign/v1. Any other predicate type is an
+// attestation: it proves the signer said something about the image, not
+// that the signer approved it for running, so it is not counted (it will
+// be evidence for attestation requirements).
+func (sc *signerCheck) verify(c *candidate, dgst digest.Digest) (predicateType, reason string, err error) {
+	var artifact verify.ArtifactPolicyOption
+	if c.payload != nil {
+		artifact = verify.WithArtifact(bytes.NewReader(c.payload))
+	} else {
+		raw, err := hex.DecodeString(dgst.Encoded())
+		if err != nil {
+			return "", "invalid image digest", err
+		}
+		artifact = verify.WithArtifactDigest(string(digest.SHA256), raw)
+	}
+	res, err := sc.verifier.Verify(c.entity, verify.NewPolicy(artifact, sc.policy...))
+	if err != nil {
+		return "", failureReason(err), err
+	}
+	if c.payload != nil {
+		return "", "", nil
+	}
+	if res.Statement == nil {
+		return "", "bundle holds no in-toto statement", nil
+	}
+	pt := res.Statement.GetPredicateType()
+	if pt != cosignSignPredicateType {
+		return pt, fmt.Sprintf("attestation of type %s, not a signature", truncate(pt, 100)), nil
+	}
+	return pt, "", nil
+}
+
+// failureReason turns a sigstore-go verification error into a short
+// reason. A signature that does not verify under the signer's key was
+// made with another key or altered; the two are indistinguishable, and
+// the first is what users meet.
+func failureReason(err error) string {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, verify.ErrDSSEInvalidSignatureCount):
+		return "DSSE envelope must have exactly one signature"
+	case strings.Contains(msg, "expected key signature, not certificate"):
+		return "signed with a certificate (keyless), not a key"
+	case strings.Contains(msg, "failed to verify signature"):
+		return "signed by another key"
+	}
+	return firstLine(err)
+}
+
+// tally counts failure reasons in order of first appearance.
+type tally struct {
+	order []string
+	n     map[string]int
+	total int
+}
+
+func (t *tally) add(reason string) {
+	if t.n == nil {
+		t.n = map[string]int{}
+	}
+	if t.n[reason] == 0 {
+		t.order = append(t.order, reason)
+	}
+	t.n[reason]++
+	t.total++
+}
+
+// summary renders e.g. "1 signature found: signed by another key" or
+// "3 signatures found: 2 signed by another key; 1 signature payload names …".
+func (t *tally) summary() string {
+	found := fmt.Sprintf("%d signature found", t.total)
+	if t.total != 1 {
+		found = fmt.Sprintf("%d signatures found", t.total)
+	}
+	if len(t.order) == 1 {
+		return found + ": " + t.order[0]
+	}
+	const maxShown = 5
+	parts := make([]string, 0, maxShown+1)
+	for i, r := range t.order {
+		if i == maxShown {
+			parts = append(parts, "…")
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%d %s", t.n[r], r))
+	}
+	return found + ": " + strings.Join(parts, "; ")
+}
+
+// fetchErrors are the faults of one discovery, reported as one line.
+type fetchErrors []error
+
+func (e fetchErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (e fetchErrors) Unwrap() []error { return e }

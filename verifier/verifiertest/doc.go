@@ -1,0 +1,23 @@
+// Package verifiertest writes cosign-shaped signatures into OCI
+// registries and provides Sources and an in-memory registry, for tests
+// in every package and for demos.
+//
+// The layouts are byte-compatible with what cosign writes:
+//
+//   - [SignLegacy]: cosign v2's default, the sha256-<hex>.sig image with
+//     one simple-signing layer per signature;
+//   - [SignBundle]: cosign v3's default (and v2 --new-bundle-format), a
+//     Sigstore bundle v0.3 with a DSSE in-toto statement, stored as an OCI
+//     1.1 referrer (or in the sha256-<hex> referrers tag on registries
+//     without the referrers API).
+//
+// Lower-level knobs ([SignLegacyPayload], [WriteLegacyLayer],
+// [SignBundleWithPredicate], [SignBundleStatement],
+// [WriteBundleReferrer]) write deliberately wrong material for negative
+// tests. [NewRegistry] starts an in-memory registry, [RemoteSource] reads
+// it as the verifier would, and [SourceFuncs] injects faults.
+//
+// The core functions do not need package testing; [StartRegistry] and
+// [MustGenerateKey] are thin testing.TB wrappers. Nothing here talks to
+// any network but the registry it is given.
+package verifiertest
