@@ -1,0 +1,350 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/opencontainers/go-digest"
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/pullgate/pullgate/policy"
+	"github.com/pullgate/pullgate/proxy/upstream"
+	"github.com/pullgate/pullgate/verifier"
+)
+
+// fetched is a manifest as fetched and hashed by pullgate: the bytes that
+// are verified and served.
+type fetched struct {
+	body      []byte
+	mediaType string
+	digest    digest.Digest // computed over body, never taken from upstream
+	doc       *manifestDoc
+}
+
+// decision is what the proxy does with a manifest.
+type decision struct {
+	verdict *verifier.Verdict
+	serve   bool // allowed, or denied under an audit rule
+	// covers says whether an allowed index's children are covered.
+	covers bool
+}
+
+// manifest serves GET and HEAD /v2/<name>/manifests/<reference>. HEAD and
+// GET share this one path: the same resolution, policy and verdict.
+func (s *Server) manifest(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	t, err := s.target(r)
+	if err != nil {
+		return err
+	}
+	ref, err := parseReference(mux.Vars(r)["reference"])
+	if err != nil {
+		return err
+	}
+	ctx, span := s.tracer.Start(ctx, "manifest")
+	defer span.End()
+	span.SetAttributes(attribute.String("image", t.image), attribute.String("reference", ref.String()))
+
+	m, err := s.resolve(ctx, t, ref)
+	if err != nil {
+		return err
+	}
+	d, err := s.decide(ctx, t, ref, m)
+	if err != nil {
+		return err
+	}
+	if !d.serve {
+		return &deniedError{v: d.verdict}
+	}
+	s.grant(t, m, d)
+
+	h := w.Header()
+	h.Set("Content-Type", m.mediaType)
+	h.Set("Content-Length", strconv.Itoa(len(m.body)))
+	h.Set("Docker-Content-Digest", m.digest.String())
+	h.Set("ETag", `"`+m.digest.String()+`"`)
+	if t.ns != "" {
+		h.Set("OCI-Namespace", t.ns)
+	}
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return nil
+	}
+	if _, err := w.Write(m.body); err != nil {
+		s.log.DebugContext(ctx, "write manifest", "error", err)
+	}
+	return nil
+}
+
+// target routes the request's name and ns parameter.
+func (s *Server) target(r *http.Request) (target, error) {
+	return route(mux.Vars(r)["name"], r.URL.Query().Get("ns"), s.cfg.DefaultRegistry, func(reg string) bool {
+		_, ok := s.upstreams[reg]
+		return ok
+	})
+}
+
+// resolve fetches the manifest ref names, once: a tag is looked up with a
+// HEAD (free of Docker Hub pull quota) and the manifest is then fetched by
+// digest; the digest served is always computed over the bytes fetched.
+func (s *Server) resolve(ctx context.Context, t target, ref reference) (*fetched, error) {
+	up := s.upstreams[t.registry]
+	want := ref.digest
+	if want == "" {
+		head, err := up.Manifest(ctx, http.MethodHead, t.repo, ref.tag, s.maxManifest())
+		switch {
+		case err == nil:
+			if d, perr := digest.Parse(head.Digest); perr == nil && d.Algorithm() == digest.SHA256 {
+				want = d
+			}
+		case isStatus(err, http.StatusNotFound):
+			return nil, manifestUnknown(t, ref, err)
+		default:
+			var se *upstream.StatusError
+			if !errors.As(err, &se) || se.StatusCode != http.StatusMethodNotAllowed && se.StatusCode != http.StatusBadRequest {
+				return nil, err
+			}
+			// Some registries refuse HEAD: fall through to a GET by tag.
+		}
+	}
+	if want == "" {
+		// No usable digest hint: GET by tag and hash what arrives.
+		m, err := s.fetchManifest(ctx, t, ref.tag, "")
+		if err != nil && isStatus(err, http.StatusNotFound) {
+			return nil, manifestUnknown(t, ref, err)
+		}
+		return m, err
+	}
+	key := t.registry + "|" + t.repo + "|" + want.String()
+	if m, ok := s.manifests.Get(key); ok {
+		return m, nil
+	}
+	m, _, err := s.fetch.Do(ctx, key, func(ctx context.Context) (*fetched, error) {
+		m, err := s.fetchManifest(ctx, t, want.String(), want)
+		if err != nil {
+			return nil, err
+		}
+		s.manifests.Set(key, m, int64(len(m.body))+256, time.Hour)
+		return m, nil
+	})
+	if err != nil && isStatus(err, http.StatusNotFound) {
+		return nil, manifestUnknown(t, ref, err)
+	}
+	return m, err
+}
+
+// fetchManifest GETs reference and hashes the body. When want is set
+// the body must hash to it.
+func (s *Server) fetchManifest(ctx context.Context, t target, ref string, want digest.Digest) (*fetched, error) {
+	up := s.upstreams[t.registry]
+	resp, err := up.Manifest(ctx, http.MethodGet, t.repo, ref, s.maxManifest())
+	if err != nil {
+		return nil, err
+	}
+	got := digest.SHA256.FromBytes(resp.Body)
+	if want != "" && got != want {
+		return nil, &digestMismatchError{registry: t.registry, want: want, got: got}
+	}
+	doc, mt, err := parseManifest(resp.Body, resp.MediaType)
+	if err != nil {
+		var oe *ociError
+		if errors.As(err, &oe) {
+			// The upstream's fault, not the client's: 502.
+			return nil, &ociError{code: oe.code, status: http.StatusBadGateway, message: fmt.Sprintf("%s@%s: %s", t.image, got, oe.message)}
+		}
+		return nil, err
+	}
+	return &fetched{body: resp.Body, mediaType: mt, digest: got, doc: doc}, nil
+}
+
+func (s *Server) maxManifest() int64 {
+	if n := s.cfg.Limits.MaxManifestBytes; n > 0 {
+		return n
+	}
+	return 4 << 20
+}
+
+func manifestUnknown(t target, ref reference, err error) error {
+	return &ociError{code: "MANIFEST_UNKNOWN", message: fmt.Sprintf("manifest %s of %s not found upstream (%v)", ref, t.image, err)}
+}
+
+func isStatus(err error, code int) bool {
+	var se *upstream.StatusError
+	return errors.As(err, &se) && se.StatusCode == code
+}
+
+// decide returns what to do with manifest m of t: its verdict (cached,
+// or verified once for all concurrent requests) and whether to serve it.
+func (s *Server) decide(ctx context.Context, t target, ref reference, m *fetched) (decision, error) {
+	rule, err := s.cfg.Match(t.image)
+	if err != nil && !errors.Is(err, policy.ErrNoRule) {
+		return decision{}, fmt.Errorf("match policy for %s: %w", t.image, err)
+	}
+	if errors.Is(err, policy.ErrNoRule) {
+		rule = nil
+	}
+	if subject, ok := signatureSubject(ref, m.doc, m.mediaType); ok {
+		// Signature material is served when the image it signs is.
+		sv, err := s.verdict(ctx, t, rule, subject)
+		if err != nil {
+			return decision{}, err
+		}
+		v := &verifier.Verdict{
+			Image:   verifier.Image{Name: t.image, Digest: m.digest},
+			Policy:  sv.Policy,
+			Allowed: sv.Allowed,
+		}
+		if !sv.Allowed {
+			v.Reasons = []string{fmt.Sprintf("signature material of %s, which is denied: %s", subject, denialMessage(sv))}
+		}
+		return decision{verdict: v, serve: sv.Allowed || auditing(rule)}, nil
+	}
+	v, err := s.verdict(ctx, t, rule, m.digest)
+	if err != nil {
+		return decision{}, err
+	}
+	return decision{verdict: v, serve: v.Allowed || auditing(rule), covers: v.Allowed && rule != nil}, nil
+}
+
+func auditing(rule *policy.Rule) bool { return rule != nil && rule.Mode == policy.ModeAudit }
+
+func (s *Server) verdictKey(image string, dgst digest.Digest) string {
+	return "v|" + s.cfg.Generation + "|" + image + "|" + dgst.String()
+}
+
+// verdict returns the verdict for image t.image at dgst: from the cache,
+// or by verifying once for all concurrent callers. Transient failures are
+// returned as errors and never cached.
+func (s *Server) verdict(ctx context.Context, t target, rule *policy.Rule, dgst digest.Digest) (*verifier.Verdict, error) {
+	key := s.verdictKey(t.image, dgst)
+	if v, ok := s.verdicts.Get(key); ok {
+		return v, nil
+	}
+	v, _, err := s.verify.Do(ctx, key, func(ctx context.Context) (*verifier.Verdict, error) {
+		if v, ok := s.verdicts.Get(key); ok {
+			return v, nil
+		}
+		img := verifier.Image{Name: t.image, Digest: dgst}
+		start := time.Now()
+		var v *verifier.Verdict
+		if rule == nil {
+			v = s.unmatched(img)
+		} else {
+			ctx, span := s.tracer.Start(ctx, "verify")
+			var err error
+			v, err = s.verifier.Verify(ctx, source{up: s.upstreams[t.registry], repo: t.repo}, img, rule)
+			span.End()
+			if err != nil {
+				s.logDecision(ctx, img, rule, nil, err, time.Since(start))
+				return nil, &unverifiableError{image: img, err: err}
+			}
+			if v == nil {
+				return nil, &unverifiableError{image: img, err: errors.New("verifier returned no verdict")}
+			}
+		}
+		s.logDecision(ctx, img, rule, v, nil, time.Since(start))
+		ttl := s.cfg.Cache.VerdictTTL
+		if !v.Allowed {
+			ttl = s.cfg.Cache.DenyTTL
+		}
+		if ttl <= 0 {
+			ttl = time.Minute
+		}
+		s.verdicts.Set(key, v, 1, ttl)
+		return v, nil
+	})
+	return v, err
+}
+
+// unmatched is the verdict for an image no rule names.
+func (s *Server) unmatched(img verifier.Image) *verifier.Verdict {
+	if s.cfg.Unmatched == policy.ActionAllow {
+		return &verifier.Verdict{Image: img, Allowed: true}
+	}
+	return &verifier.Verdict{Image: img, Reasons: []string{"no policy matches " + img.Name + " and unmatched is deny"}}
+}
+
+// grant records what serving m makes servable: the blobs of an image
+// manifest, and (for an index that verified) its child manifests.
+func (s *Server) grant(t target, m *fetched, d decision) {
+	ttl := s.cfg.Cache.VerdictTTL
+	if ttl <= 0 {
+		ttl = time.Hour
+	}
+	marker := "g|" + s.cfg.Generation + "|" + t.image + "|" + m.digest.String()
+	if _, ok := s.grants.Get(marker); ok {
+		return
+	}
+	if isIndexType(m.mediaType) {
+		if d.covers {
+			for _, child := range m.doc.Manifests {
+				if !isManifestType(child.MediaType) && child.MediaType != "" {
+					continue
+				}
+				cv := &verifier.Verdict{
+					Image:    verifier.Image{Name: t.image, Digest: child.Digest},
+					Policy:   d.verdict.Policy,
+					Allowed:  true,
+					Evidence: d.verdict.Evidence,
+					Reasons:  nil,
+				}
+				s.verdicts.Set(s.verdictKey(t.image, child.Digest), cv, 1, ttl)
+			}
+		}
+	} else {
+		if m.doc.Config != nil {
+			s.grants.Set(s.blobKey(t.image, m.doc.Config.Digest), struct{}{}, 1, ttl)
+		}
+		for _, l := range m.doc.Layers {
+			s.grants.Set(s.blobKey(t.image, l.Digest), struct{}{}, 1, ttl)
+		}
+	}
+	// The marker lives half as long as the grants, so it never outlives them.
+	s.grants.Set(marker, struct{}{}, 1, ttl/2)
+}
+
+func (s *Server) blobKey(image string, dgst digest.Digest) string {
+	return "b|" + s.cfg.Generation + "|" + image + "|" + dgst.String()
+}
+
+// logDecision writes the one structured line per verification that is
+// pullgate's audit trail.
+func (s *Server) logDecision(ctx context.Context, img verifier.Image, rule *policy.Rule, v *verifier.Verdict, err error, took time.Duration) {
+	attrs := []any{
+		"image", img.Name,
+		"digest", img.Digest.String(),
+		"duration", took.Round(time.Microsecond).String(),
+	}
+	policyName, mode := "", ""
+	if rule != nil {
+		policyName, mode = rule.Name, string(rule.Mode)
+	}
+	attrs = append(attrs, "policy", policyName)
+	switch {
+	case err != nil:
+		s.log.WarnContext(ctx, "decision", append(attrs, "verdict", "error", "error", err.Error())...)
+		return
+	case rule == nil && v.Allowed:
+		attrs = append(attrs, "verdict", "allow", "reason", "no policy matches; unmatched: allow serves it unverified")
+	case v.Allowed:
+		signers := make([]string, 0, len(v.Evidence))
+		layouts := make([]string, 0, len(v.Evidence))
+		for _, e := range v.Evidence {
+			signers = append(signers, e.Signer)
+			layouts = append(layouts, string(e.Layout))
+		}
+		attrs = append(attrs, "verdict", "allow", "signers", signers, "layouts", layouts)
+	case mode == string(policy.ModeAudit):
+		attrs = append(attrs, "verdict", "deny", "mode", "audit", "action", "served anyway (audit mode)", "reasons", v.Reasons)
+		s.log.WarnContext(ctx, "decision", attrs...)
+		return
+	default:
+		attrs = append(attrs, "verdict", "deny", "reasons", v.Reasons)
+	}
+	s.log.InfoContext(ctx, "decision", attrs...)
+}
