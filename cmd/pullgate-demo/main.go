@@ -217,12 +217,16 @@ func pull(ctx context.Context, ref string) (outcome, detail string) {
 	return "allowed", fmt.Sprintf("%s, %d layers, %d bytes verified and pulled", short(dgst), len(layers), n)
 }
 
+// denyOrError classifies a pull error and keeps the part a user reads:
+// ggcr prints "GET <url>: DENIED: <message>; <detail>".
 func denyOrError(err error) (string, string) {
 	msg := err.Error()
-	if strings.Contains(msg, "DENIED") {
-		return "denied", msg
+	_, reason, ok := strings.Cut(msg, "DENIED: ")
+	if !ok {
+		return "error", msg
 	}
-	return "error", msg
+	reason, _, _ = strings.Cut(reason, "; map[")
+	return "denied", "denied: " + reason
 }
 
 func short(h v1.Hash) string { return h.Algorithm + ":" + h.Hex[:12] }
