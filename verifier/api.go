@@ -88,7 +88,8 @@ type Verdict struct {
 	// `no signature from signer "release-key"`. Empty when allowed.
 	Reasons []string
 	// Evidence lists the verified signatures and attestations that
-	// satisfied the rule.
+	// satisfied the rule. On a denial it lists those that verified but
+	// were not enough (e.g. one signer of a threshold of two).
 	Evidence []Evidence
 	// Duration is how long verification took.
 	Duration time.Duration

@@ -117,6 +117,22 @@ func TestVerifyVerdicts(t *testing.T) {
 			}}
 		},
 	}, {
+		name: "key signature with a certificate attached (cosign sign --key --certificate)",
+		setup: func(t *testing.T, e *env) {
+			payload := verifiertest.SimpleSigningPayload(e.u.repo, e.desc.Digest)
+			sig, err := e.a.LegacySignature(payload)
+			must(t, err)
+			must(t, verifiertest.WriteLegacyLayer(t.Context(), e.u.repo, e.desc.Digest, payload, map[string]string{
+				verifiertest.AnnotationSignature:  base64.StdEncoding.EncodeToString(sig),
+				"dev.sigstore.cosign/certificate": string(readFixture(t, "legacy-keyless-containers-image-fulcio-rekor/certificate.pem")),
+			}))
+		},
+		want: func(t *testing.T, e *env) *verifier.Verdict {
+			return &verifier.Verdict{Allowed: true, Evidence: []verifier.Evidence{
+				{Signer: "a", Layout: verifier.LayoutSigTag, Artifact: e.sigArtifact(t), LogIndex: -1},
+			}}
+		},
+	}, {
 		name: "several failures are tallied",
 		setup: func(t *testing.T, e *env) {
 			must(t, verifiertest.SignLegacy(t.Context(), e.u.repo, e.desc.Digest, e.b))

@@ -22,15 +22,21 @@ import (
 
 // Media types discovery recognises (FORMATS.md §7).
 const (
-	mediaTypeSimpleSigning   = "application/vnd.dev.cosign.simplesigning.v1+json"
-	mediaTypeBundlePrefix    = "application/vnd.dev.sigstore.bundle"
-	mediaTypeCosignSigV1     = "application/vnd.dev.cosign.artifact.sig.v1+json"
-	mediaTypeOCIIndex        = "application/vnd.oci.image.index.v1+json"
-	mediaTypeDockerList      = "application/vnd.docker.distribution.manifest.list.v2+json"
-	mediaTypeInToto          = "application/vnd.in-toto+json"
-	cosignSignPredicateType  = "https://sigstore.dev/cosign/sign/v1"
-	fetchConcurrencyPerStage = 4
+	mediaTypeSimpleSigning = "application/vnd.dev.cosign.simplesigning.v1+json"
+	mediaTypeBundlePrefix  = "application/vnd.dev.sigstore.bundle"
+	mediaTypeCosignSigV1   = "application/vnd.dev.cosign.artifact.sig.v1+json"
+	mediaTypeOCIIndex      = "application/vnd.oci.image.index.v1+json"
+	mediaTypeDockerList    = "application/vnd.docker.distribution.manifest.list.v2+json"
+	mediaTypeInToto        = "application/vnd.in-toto+json"
 )
+
+// cosignSignPredicateType is the predicate type of the in-toto statement
+// cosign v3 signs for `cosign sign`; only bundles with it are signatures.
+const cosignSignPredicateType = "https://sigstore.dev/cosign/sign/v1"
+
+// fetchConcurrencyPerStage bounds concurrent Source calls per discovery
+// stage (referrer manifests, blobs), per branch.
+const fetchConcurrencyPerStage = 4
 
 // candidate is one piece of signature material: a legacy simple-signing
 // signature or a Sigstore bundle. A candidate with a reject reason was
@@ -48,6 +54,10 @@ type candidate struct {
 	// nil for DSSE bundles (verified with the image digest).
 	entity  *bundle.Bundle
 	payload []byte
+	// keyEntity is the legacy signature converted for key signers (no
+	// certificate); certified says the layer carried a certificate.
+	keyEntity *bundle.Bundle
+	certified bool
 }
 
 // material is the result of discovery.
@@ -394,7 +404,15 @@ func prepareLegacy(c *candidate, payload []byte, annotations map[string]string, 
 		c.reject = "malformed legacy signature: " + firstLine(err)
 		return
 	}
-	c.entity, c.payload = b, payload
+	kb := b
+	if annotations[annotationCertificate] != "" {
+		if kb, err = legacyKeyBundle(payload, annotations); err != nil {
+			c.reject = "malformed legacy signature: " + firstLine(err)
+			return
+		}
+		c.certified = true
+	}
+	c.entity, c.keyEntity, c.payload = b, kb, payload
 }
 
 // prepareBundle parses a Sigstore bundle (v0.1 to v0.3) and checks it

@@ -49,11 +49,22 @@ const legacyBundleMediaType = "application/vnd.dev.sigstore.bundle+json;version=
 //
 // Verification material is the certificate annotation when present
 // (keyless; intermediates from the dev.sigstore.cosign/chain annotation
-// are ignored, as v0.1
-// bundles cannot carry them, and must come from the trusted root),
-// otherwise a public key with an empty hint (key signers are selected by
-// the verifier, not by hint).
+// are ignored, as v0.1 bundles cannot carry them, and must come from the
+// trusted root), otherwise a public key with an empty hint (key signers
+// are selected by the verifier, not by hint).
 func legacyBundle(payload []byte, annotations map[string]string) (*bundle.Bundle, error) {
+	return convertLegacy(payload, annotations, true)
+}
+
+// legacyKeyBundle is [legacyBundle] for verification with a key: the
+// verification material is always a public key, and a certificate
+// annotation is ignored, as cosign verify --key ignores it (cosign sign
+// --key --certificate attaches one to a key signature).
+func legacyKeyBundle(payload []byte, annotations map[string]string) (*bundle.Bundle, error) {
+	return convertLegacy(payload, annotations, false)
+}
+
+func convertLegacy(payload []byte, annotations map[string]string, withCertificate bool) (*bundle.Bundle, error) {
 	sigB64, ok := annotations[annotationSignature]
 	if !ok || sigB64 == "" {
 		return nil, errors.New("no " + annotationSignature + " annotation")
@@ -68,7 +79,7 @@ func legacyBundle(payload []byte, annotations map[string]string) (*bundle.Bundle
 	sum := sha256.Sum256(payload)
 
 	vm := &protobundle.VerificationMaterial{}
-	if certPEM := annotations[annotationCertificate]; certPEM != "" {
+	if certPEM := annotations[annotationCertificate]; certPEM != "" && withCertificate {
 		block, _ := pem.Decode([]byte(certPEM))
 		if block == nil || block.Type != "CERTIFICATE" {
 			return nil, fmt.Errorf("%s annotation is not a PEM certificate", annotationCertificate)

@@ -43,7 +43,10 @@ type signerCheck struct {
 	// unsupported, when not empty, says why this signer can never be
 	// satisfied by this verifier.
 	unsupported string
-	verifier    *verify.Verifier
+	// key is set for key signers: legacy signatures are verified in their
+	// key form, ignoring an attached certificate.
+	key      bool
+	verifier *verify.Verifier
 	// policy are the sigstore-go policy options besides the artifact.
 	policy []verify.PolicyOption
 }
@@ -93,7 +96,7 @@ func newKeyCheck(id string, pub crypto.PublicKey) *signerCheck {
 	if err != nil {
 		return &signerCheck{identity: id, unsupported: "build verifier: " + firstLine(err)}
 	}
-	return &signerCheck{identity: id, verifier: v, policy: []verify.PolicyOption{verify.WithKey()}}
+	return &signerCheck{identity: id, key: true, verifier: v, policy: []verify.PolicyOption{verify.WithKey()}}
 }
 
 // signerPublicKey returns the parsed key of a key signer, parsing the

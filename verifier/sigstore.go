@@ -306,9 +306,18 @@ func (sc *signerCheck) verify(c *candidate, dgst digest.Digest) (predicateType, 
 		}
 		artifact = verify.WithArtifactDigest(string(digest.SHA256), raw)
 	}
-	res, err := sc.verifier.Verify(c.entity, verify.NewPolicy(artifact, sc.policy...))
+	entity := c.entity
+	if sc.key && c.keyEntity != nil {
+		entity = c.keyEntity
+	}
+	res, err := sc.verifier.Verify(entity, verify.NewPolicy(artifact, sc.policy...))
 	if err != nil {
-		return "", failureReason(err), err
+		reason = failureReason(err)
+		if sc.key && c.certified && reason == reasonOtherKey {
+			// Most likely a keyless signature: the certificate's key made it.
+			reason = reasonCertified
+		}
+		return "", reason, err
 	}
 	if c.payload != nil {
 		return "", "", nil
@@ -323,6 +332,12 @@ func (sc *signerCheck) verify(c *candidate, dgst digest.Digest) (predicateType, 
 	return pt, "", nil
 }
 
+// Reasons a candidate fails a key signer's check.
+const (
+	reasonOtherKey  = "signed by another key"
+	reasonCertified = "signed with a certificate (keyless), not this key"
+)
+
 // failureReason turns a sigstore-go verification error into a short
 // reason. A signature that does not verify under the signer's key was
 // made with another key or altered; the two are indistinguishable, and
@@ -333,9 +348,9 @@ func failureReason(err error) string {
 	case errors.Is(err, verify.ErrDSSEInvalidSignatureCount):
 		return "DSSE envelope must have exactly one signature"
 	case strings.Contains(msg, "expected key signature, not certificate"):
-		return "signed with a certificate (keyless), not a key"
+		return reasonCertified
 	case strings.Contains(msg, "failed to verify signature"):
-		return "signed by another key"
+		return reasonOtherKey
 	}
 	return firstLine(err)
 }
