@@ -72,8 +72,12 @@ func (s *Server) blob(w http.ResponseWriter, r *http.Request) error {
 		}
 		return nil
 	}
+	// The last byte is held back until the digest verified: aborting
+	// after a complete body would leave the client with a clean response
+	// of wrong bytes (Content-Length is satisfied), not a failed one.
 	hv := dgst.Verifier()
-	n, err := io.Copy(w, io.TeeReader(resp.Body, hv))
+	hw := &holdLast{w: w}
+	n, err := io.Copy(hw, io.TeeReader(resp.Body, hv))
 	switch {
 	case err != nil:
 		s.log.WarnContext(ctx, "blob stream failed", "image", t.image, "digest", dgst.String(), "bytes", n, "error", err)
@@ -85,5 +89,41 @@ func (s *Server) blob(w http.ResponseWriter, r *http.Request) error {
 		s.log.ErrorContext(ctx, "upstream blob does not match its digest: response aborted", "image", t.image, "digest", dgst.String(), "bytes", n)
 		panic(http.ErrAbortHandler)
 	}
+	if err := hw.flush(); err != nil {
+		s.log.DebugContext(ctx, "write blob", "digest", dgst.String(), "error", err)
+	}
 	return nil
+}
+
+// holdLast writes everything but the last byte written to it, which only
+// flush writes.
+type holdLast struct {
+	w    io.Writer
+	last [1]byte
+	held bool
+}
+
+func (h *holdLast) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if h.held {
+		if _, err := h.w.Write(h.last[:]); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := h.w.Write(p[:len(p)-1]); err != nil {
+		return 0, err
+	}
+	h.last[0], h.held = p[len(p)-1], true
+	return len(p), nil
+}
+
+func (h *holdLast) flush() error {
+	if !h.held {
+		return nil
+	}
+	h.held = false
+	_, err := h.w.Write(h.last[:])
+	return err
 }

@@ -111,12 +111,22 @@ func toOCI(err error) (*ociError, bool) {
 	var (
 		oe  *ociError
 		de  *deniedError
+		un  *unverifiableError
 		se  *upstream.StatusError
 		ue  *upstream.UnavailableError
 		dme *digestMismatchError
 	)
 	switch {
 	case errors.As(err, &oe):
+		return oe, false
+	case errors.As(err, &un):
+		// Whatever the upstream said while signatures were fetched (a 500,
+		// a 429, a 401), the image itself was found: the client's answer
+		// is that it cannot be verified right now, never NAME_UNKNOWN.
+		oe := &ociError{code: "UNAVAILABLE", message: un.Error()}
+		if errors.As(err, &se) && se.RetryAfter != "" {
+			oe.header = http.Header{"Retry-After": {se.RetryAfter}}
+		}
 		return oe, false
 	case errors.As(err, &de):
 		v := de.v
@@ -140,10 +150,6 @@ func toOCI(err error) (*ociError, bool) {
 		return &ociError{code: "UNAVAILABLE", message: err.Error()}, false
 	case errors.Is(err, context.DeadlineExceeded):
 		return &ociError{code: "UNAVAILABLE", status: http.StatusGatewayTimeout, message: "timed out: " + err.Error()}, false
-	}
-	var un *unverifiableError
-	if errors.As(err, &un) {
-		return &ociError{code: "UNAVAILABLE", message: un.Error()}, false
 	}
 	return &ociError{code: "UNKNOWN", message: "internal error"}, true
 }

@@ -120,11 +120,31 @@ func (s *Server) resolve(ctx context.Context, t target, ref reference) (*fetched
 		}
 		return m, err
 	}
+	m, err := s.fetchDigest(ctx, t, want)
+	var dme *digestMismatchError
+	if ref.tag != "" && (isStatus(err, http.StatusNotFound) || errors.As(err, &dme)) {
+		// The upstream's digest header for the tag was only a hint, and a
+		// wrong one: GET the tag and hash what arrives.
+		s.log.WarnContext(ctx, "upstream digest header for a tag is wrong; fetching the tag", "image", t.image, "tag", ref.tag, "hint", want.String(), "error", err)
+		m, err = s.fetchManifest(ctx, t, ref.tag, "")
+	}
+	if err != nil && isStatus(err, http.StatusNotFound) {
+		return nil, manifestUnknown(t, ref, err)
+	}
+	return m, err
+}
+
+// fetchDigest returns manifest want of t: cached, or fetched once for
+// all concurrent callers and hashed.
+func (s *Server) fetchDigest(ctx context.Context, t target, want digest.Digest) (*fetched, error) {
 	key := t.registry + "|" + t.repo + "|" + want.String()
 	if m, ok := s.manifests.Get(key); ok {
 		return m, nil
 	}
 	m, _, err := s.fetch.Do(ctx, key, func(ctx context.Context) (*fetched, error) {
+		if m, ok := s.manifests.Get(key); ok {
+			return m, nil // a flight that ended between our Get and Do fetched it
+		}
 		m, err := s.fetchManifest(ctx, t, want.String(), want)
 		if err != nil {
 			return nil, err
@@ -132,9 +152,6 @@ func (s *Server) resolve(ctx context.Context, t target, ref reference) (*fetched
 		s.manifests.Set(key, m, int64(len(m.body))+256, time.Hour)
 		return m, nil
 	})
-	if err != nil && isStatus(err, http.StatusNotFound) {
-		return nil, manifestUnknown(t, ref, err)
-	}
 	return m, err
 }
 
@@ -276,14 +293,20 @@ func (s *Server) grant(t target, m *fetched, d decision) {
 	if ttl <= 0 {
 		ttl = time.Hour
 	}
+	// The marker says the grants were set within ttl/2, so those still
+	// present have at least that long to live and need no refresh; any
+	// the cache evicted (or a decision that did not cover an index's
+	// children) are set again.
 	marker := "g|" + s.cfg.Generation + "|" + t.image + "|" + m.digest.String()
-	if _, ok := s.grants.Get(marker); ok {
-		return
-	}
+	_, marked := s.grants.Get(marker)
 	if isIndexType(m.mediaType) {
 		if d.covers {
 			for _, child := range m.doc.Manifests {
 				if !isManifestType(child.MediaType) && child.MediaType != "" {
+					continue
+				}
+				key := s.verdictKey(t.image, child.Digest)
+				if v, ok := s.verdicts.Get(key); marked && ok && v.Allowed {
 					continue
 				}
 				cv := &verifier.Verdict{
@@ -293,19 +316,28 @@ func (s *Server) grant(t target, m *fetched, d decision) {
 					Evidence: d.verdict.Evidence,
 					Reasons:  nil,
 				}
-				s.verdicts.Set(s.verdictKey(t.image, child.Digest), cv, 1, ttl)
+				s.verdicts.Set(key, cv, 1, ttl)
 			}
 		}
 	} else {
+		blobs := make([]digest.Digest, 0, len(m.doc.Layers)+1)
 		if m.doc.Config != nil {
-			s.grants.Set(s.blobKey(t.image, m.doc.Config.Digest), struct{}{}, 1, ttl)
+			blobs = append(blobs, m.doc.Config.Digest)
 		}
 		for _, l := range m.doc.Layers {
-			s.grants.Set(s.blobKey(t.image, l.Digest), struct{}{}, 1, ttl)
+			blobs = append(blobs, l.Digest)
+		}
+		for _, dgst := range blobs {
+			key := s.blobKey(t.image, dgst)
+			if _, ok := s.grants.Get(key); marked && ok {
+				continue
+			}
+			s.grants.Set(key, struct{}{}, 1, ttl)
 		}
 	}
-	// The marker lives half as long as the grants, so it never outlives them.
-	s.grants.Set(marker, struct{}{}, 1, ttl/2)
+	if !marked {
+		s.grants.Set(marker, struct{}{}, 1, ttl/2)
+	}
 }
 
 func (s *Server) blobKey(image string, dgst digest.Digest) string {

@@ -232,9 +232,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				panic(p)
 			}
 			s.log.ErrorContext(ctx, "handler panic", "panic", fmt.Sprint(p), "method", r.Method, "path", r.URL.Path)
-			if !rec.wrote {
-				writeError(rec, r, &ociError{code: "UNKNOWN", message: "internal error (request " + id + ")"})
+			if rec.wrote {
+				// Headers are out: returning would let a truncated body
+				// end cleanly (chunked encoding); abort it instead.
+				s.access(ctx, r, rec, start)
+				panic(http.ErrAbortHandler)
 			}
+			writeError(rec, r, &ociError{code: "UNKNOWN", message: "internal error (request " + id + ")"})
 		}
 		s.access(ctx, r, rec, start)
 	}()

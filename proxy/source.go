@@ -51,6 +51,9 @@ func sourceErr(err error) error {
 		return fmt.Errorf("%w: %w", verifier.ErrNotFound, err)
 	case errors.Is(err, upstream.ErrReferrersUnsupported):
 		return fmt.Errorf("%w: %w", verifier.ErrReferrersUnsupported, err)
+	case errors.Is(err, upstream.ErrTooLarge):
+		// Oversize material is rejected, not retried forever as a fault.
+		return fmt.Errorf("%w: %w", verifier.ErrTooLarge, err)
 	}
 	return err
 }

@@ -88,6 +88,9 @@ type Client struct {
 	base   http.RoundTripper
 	auth   authn.Authenticator
 	log    *slog.Logger
+	// owned is the transport New made (no WithTransport), which Close
+	// releases.
+	owned *http.Transport
 
 	repos   *cache.Memory[http.RoundTripper]
 	connect cache.Group[http.RoundTripper]
@@ -117,11 +120,12 @@ func New(u *policy.Upstream, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("upstream %s: endpoint host: %w", u.Registry, err)
 	}
 	base := o.transport
+	var owned *http.Transport
 	if base == nil {
-		base, err = defaultTransport(u)
-		if err != nil {
+		if owned, err = defaultTransport(u); err != nil {
 			return nil, err
 		}
+		base = owned
 	}
 	host := reg.RegistryStr()
 	base = transport.NewUserAgent(schemePin{host: host, scheme: scheme, inner: base}, o.userAgent)
@@ -137,17 +141,24 @@ func New(u *policy.Upstream, opts ...Option) (*Client, error) {
 		base:   base,
 		auth:   authenticator(u, host),
 		log:    o.logger,
+		owned:  owned,
 		repos:  repos,
 	}, nil
 }
 
-// Close releases the client's caches.
-func (c *Client) Close() { c.repos.Close() }
+// Close releases the client's caches and the idle connections of the
+// transport it made.
+func (c *Client) Close() {
+	c.repos.Close()
+	if c.owned != nil {
+		c.owned.CloseIdleConnections()
+	}
+}
 
 // Registry returns the configured registry name (e.g. docker.io).
 func (c *Client) Registry() string { return c.up.Registry }
 
-func defaultTransport(u *policy.Upstream) (http.RoundTripper, error) {
+func defaultTransport(u *policy.Upstream) (*http.Transport, error) {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	t.TLSHandshakeTimeout = 10 * time.Second
