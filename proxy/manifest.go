@@ -50,6 +50,9 @@ func (s *Server) manifest(w http.ResponseWriter, r *http.Request) error {
 	defer span.End()
 	span.SetAttributes(attribute.String("image", t.image), attribute.String("reference", ref.String()))
 
+	if err := s.refuseUnmatched(t, ref); err != nil {
+		return err
+	}
 	m, err := s.resolve(ctx, t, ref)
 	if err != nil {
 		return err
@@ -87,6 +90,25 @@ func (s *Server) target(r *http.Request) (target, error) {
 		_, ok := s.upstreams[reg]
 		return ok
 	})
+}
+
+// refuseUnmatched denies, before any upstream request, an image that no
+// rule names when unmatched images are denied: there is nothing to
+// resolve, and resolving would tell the client whether it exists.
+func (s *Server) refuseUnmatched(t target, ref reference) error {
+	if s.cfg.Unmatched == policy.ActionAllow {
+		return nil
+	}
+	if _, err := s.cfg.Match(t.image); !errors.Is(err, policy.ErrNoRule) {
+		return nil // a rule governs it (or matching failed: decide reports that)
+	}
+	img := verifier.Image{Name: t.image, Digest: ref.digest}
+	v := &verifier.Verdict{Image: img, Reasons: []string{"no policy matches " + t.image + " and unmatched is deny"}}
+	if ref.digest == "" {
+		// No digest to name yet: say which tag was refused.
+		v.Image.Name = t.image + ":" + ref.tag
+	}
+	return &deniedError{v: v}
 }
 
 // resolve fetches the manifest ref names, once: a tag is looked up with a

@@ -222,7 +222,20 @@ func TestUnmatched(t *testing.T) {
 		e := newEnv(t, envConfig{unmatched: "deny"})
 		f := e.push(t, "other/app", "v1")
 		e.signLegacy(t, f, e.key) // a signature does not matter: no rule
+		e.up.resetCounts()
 		oe := wantError(t, e.get(t, manifestPath("other/app", "v1")), http.StatusForbidden, "DENIED")
+		// Refused before any upstream request: nothing to resolve, and
+		// resolving would reveal whether the image exists.
+		if n := e.up.total(); n != 0 {
+			t.Errorf("unmatched image cost %d upstream requests, want 0", n)
+		}
+		if want := "reg.test/other/app:v1"; !strings.Contains(oe.Message, want) {
+			t.Errorf("message %q does not name the refused tag %q", oe.Message, want)
+		}
+		missing := wantError(t, e.get(t, manifestPath("other/missing", "v1")), http.StatusForbidden, "DENIED")
+		if strings.Contains(missing.Message, "not found") {
+			t.Errorf("an unmatched missing image answers %q: it reveals existence", missing.Message)
+		}
 		if want := "no policy matches reg.test/other/app and unmatched is deny"; !strings.Contains(oe.Message, want) {
 			t.Errorf("message %q does not contain %q", oe.Message, want)
 		}

@@ -164,6 +164,10 @@ func New(cfg *policy.Config, v Verifier, opts ...Option) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
+	// One shared verification may not hold every waiting client for
+	// longer than this; upstream requests inside it are bounded too.
+	s.verify.Timeout = 45 * time.Second
+	s.fetch.Timeout = 45 * time.Second
 	s.router = s.routes()
 	return s, nil
 }

@@ -267,7 +267,10 @@ func (c *Client) do(ctx context.Context, repo, method, rawURL string, hdr http.H
 }
 
 // checkRedirect allows a few redirects (registries send blobs to object
-// storage) but only to http(s) URLs.
+// storage) but only to http(s) URLs, never from https down to http, and
+// never from one host to another host given as a private, loopback or
+// link-local IP address (an upstream must not make pullgate fetch from
+// internal services; ggcr applies the same rule).
 func checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= 5 {
 		return errors.New("too many redirects")
@@ -277,6 +280,12 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 	}
 	if via[0].URL.Scheme == "https" && req.URL.Scheme == "http" {
 		return errors.New("refusing redirect from https to http")
+	}
+	if req.URL.Host != via[0].URL.Host {
+		if ip := net.ParseIP(req.URL.Hostname()); ip != nil &&
+			(ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified()) {
+			return fmt.Errorf("refusing redirect from %s to internal address %s", via[0].URL.Host, req.URL.Host)
+		}
 	}
 	return nil
 }

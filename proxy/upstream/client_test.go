@@ -655,3 +655,33 @@ func TestClientClose(t *testing.T) {
 		t.Fatal("the upstream connection is still open after Close")
 	}
 }
+
+func TestCheckRedirect(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		from, to string
+		hops     int
+		wantOK   bool
+	}{
+		{"https://reg.test/v2/r/blobs/x", "https://storage.example.com/x", 1, true},
+		{"https://reg.test/v2/r/blobs/x", "https://reg.test/other", 1, true},
+		{"http://127.0.0.1:5000/v2/r/blobs/x", "http://127.0.0.1:5000/blob", 1, true}, // same host: fine
+		{"https://reg.test/v2/r/blobs/x", "http://storage.example.com/x", 1, false},   // downgrade
+		{"https://reg.test/v2/r/blobs/x", "ftp://storage.example.com/x", 1, false},
+		{"https://reg.test/v2/r/blobs/x", "https://10.0.0.5/x", 1, false},             // private
+		{"https://reg.test/v2/r/blobs/x", "https://127.0.0.1:8080/x", 1, false},       // loopback
+		{"https://reg.test/v2/r/blobs/x", "https://169.254.169.254/latest", 1, false}, // metadata service
+		{"https://reg.test/v2/r/blobs/x", "https://[::1]/x", 1, false},
+		{"https://reg.test/v2/r/blobs/x", "https://storage.example.com/x", 5, false}, // too many
+	}
+	for _, tt := range tests {
+		via := make([]*http.Request, tt.hops)
+		for i := range via {
+			via[i] = httptest.NewRequest(http.MethodGet, tt.from, nil)
+		}
+		err := checkRedirect(httptest.NewRequest(http.MethodGet, tt.to, nil), via)
+		if (err == nil) != tt.wantOK {
+			t.Errorf("checkRedirect(%s → %s, %d hops) = %v, want ok=%v", tt.from, tt.to, tt.hops, err, tt.wantOK)
+		}
+	}
+}
