@@ -40,13 +40,18 @@ fuzz:
 	  done; \
 	done
 
-# Installs docker-registry and containerd (apt) and crane, cosign v2/v3,
-# crictl (go install) if missing.
+# Installs docker-registry and containerd (apt), crane, cosign v2/v3 and
+# crictl (go install) and the OCI conformance suite (go build, outside
+# go.mod) if missing.
 tools:
 	./e2e/install-tools.sh
 
+# The end-to-end suite: real docker-registry, containerd (ctr and crictl),
+# cosign v2/v3, crane and the OCI conformance suite against bin/pullgate,
+# all on loopback. Needs root (containerd). A few minutes at most once the
+# tools are installed; the timeout enforces the 10-minute budget.
 e2e: tools build
-	PULLGATE_BIN=$(abspath $(BIN)/pullgate) $(GO) test -tags e2e -count=1 -timeout 20m -v ./e2e/
+	PULLGATE_BIN=$(abspath $(BIN)/pullgate) $(GO) test -tags e2e -count=1 -timeout 10m -v ./e2e/
 
 image:
 	@echo "no Docker engine here: build the image elsewhere with: docker build -t pullgate:$(VERSION) ."

@@ -173,3 +173,25 @@ func readJSON(t testing.TB, path string, v any) {
 }
 
 func sha256Digest(b []byte) string { return fmt.Sprintf("sha256:%x", sha256.Sum256(b)) }
+
+// pushIndex pushes, for each platform ("linux/amd64"), an image with
+// content unique to it, and an OCI index of them to ref (TESTBED §2.2).
+// It returns the index digest and each platform's manifest digest.
+func (b *testbed) pushIndex(t testing.TB, ref string, platforms ...string) (string, map[string]string) {
+	t.Helper()
+	repo := ref
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		repo = ref[:i]
+	}
+	children := map[string]string{}
+	args := []string{"index", "append"}
+	for _, p := range platforms {
+		tag := repo + ":" + strings.ReplaceAll(p, "/", "-")
+		b.pushImage(t, tag)
+		b.mustCrane(t, "mutate", "--set-platform", p, tag, "-t", tag)
+		children[p] = b.craneDigest(t, tag)
+		args = append(args, "-m", tag)
+	}
+	b.mustCrane(t, append(args, "-t", ref)...)
+	return b.craneDigest(t, ref), children
+}

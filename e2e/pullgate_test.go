@@ -30,7 +30,8 @@ type Pullgate struct {
 
 	bed     *testbed
 	proc    *process
-	stopped bool // Stop was called: an exit before that is a crash
+	stopped bool   // Stop was called: an exit before that is a crash
+	past    string // output of processes before the last Restart
 }
 
 // startPullgate writes configYAML (without a listen: key: the harness
@@ -138,8 +139,38 @@ func (p *Pullgate) Stop(t testing.TB) {
 		t.Errorf("pullgate (pid %d) did not exit within %v of SIGTERM and was killed", p.proc.pid(), stopTimeout)
 	case st.ExitCode() != 0:
 		t.Errorf("pullgate exited with %v after SIGTERM, want exit 0", st)
-	case !strings.Contains(p.Logs(), `"msg":"stopped"`):
+	case !strings.Contains(p.proc.output(), `"msg":"stopped"`):
 		t.Errorf("pullgate exited 0 but never logged \"stopped\"")
+	}
+}
+
+// Restart stops pullgate and starts it again on the same address with
+// configYAML (and files, as for startPullgate) as its config: a policy
+// change, as an operator rolls it out. Caches start empty.
+func (p *Pullgate) Restart(t testing.TB, configYAML string, files map[string][]byte) {
+	t.Helper()
+	checkLoopbackConfig(t, configYAML)
+	p.Stop(t)
+	p.past += p.proc.output() + "--- e2e: pullgate restarted ---\n"
+	for rel, data := range files {
+		path := filepath.Join(p.Dir, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := fmt.Sprintf("# written by the pullgate e2e suite\nlisten: %s\n%s", p.Addr, configYAML)
+	if err := os.WriteFile(p.Config, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.stopped = false
+	p.proc = p.bed.startProcess(t, "pullgate", nil, p.bed.tools.pullgate,
+		"serve", "--config", p.Config, "--log-format", "json", "--log-level", "info")
+	if err := p.proc.waitReady(t, p.URL()+"/v2/"); err != nil {
+		p.stopped = true
+		t.Fatal(err)
 	}
 }
 
@@ -152,8 +183,9 @@ func (p *Pullgate) URL() string { return "http://" + p.Addr }
 // Ref is the image reference repoRef (e.g. "e2e/app:v1") through pullgate.
 func (p *Pullgate) Ref(repoRef string) string { return p.Addr + "/" + repoRef }
 
-// Logs is everything pullgate wrote to stdout and stderr so far.
-func (p *Pullgate) Logs() string { return p.proc.output() }
+// Logs is everything pullgate wrote to stdout and stderr so far, across
+// restarts.
+func (p *Pullgate) Logs() string { return p.past + p.proc.output() }
 
 // LogLines are pullgate's JSON log lines whose msg is msg (all lines for
 // ""), decoded.
@@ -181,6 +213,40 @@ func (p *Pullgate) errorLines() []string {
 		}
 	}
 	return out
+}
+
+// Request is one line of pullgate's access log.
+type Request struct {
+	Method    string `json:"method"`
+	Path      string `json:"path"`
+	Query     string `json:"query"`
+	Status    int    `json:"status"`
+	UserAgent string `json:"userAgent"`
+}
+
+func (r Request) String() string {
+	s := r.Method + " " + r.Path
+	if r.Query != "" {
+		s += "?" + r.Query
+	}
+	return fmt.Sprintf("%s → %d (%s)", s, r.Status, r.UserAgent)
+}
+
+// Requests are the access log lines so far, in order.
+func (p *Pullgate) Requests() []Request {
+	var rs []Request
+	sc := bufio.NewScanner(strings.NewReader(p.Logs()))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if !strings.Contains(sc.Text(), `"msg":"request"`) {
+			continue
+		}
+		var r Request
+		if json.Unmarshal(sc.Bytes(), &r) == nil {
+			rs = append(rs, r)
+		}
+	}
+	return rs
 }
 
 // Decision is one line of pullgate's decision log: one verification.

@@ -23,9 +23,11 @@ import (
 // Versions of the tools the suite runs. e2e/install-tools.sh installs
 // exactly these into $PULLGATE_TOOLS/<tool>-<version>/.
 const (
-	craneVersion   = "v0.22.1"
-	cosign2Version = "v2.6.5"
-	cosign3Version = "v3.1.3"
+	craneVersion       = "v0.22.1"
+	cosign2Version     = "v2.6.5"
+	cosign3Version     = "v3.1.3"
+	crictlVersion      = "v1.37.0"
+	conformanceVersion = "v0.0.0-20260831232431-97274622c111"
 )
 
 // Timeouts of the harness. The machine may be busy (2 vCPUs shared with
@@ -43,6 +45,11 @@ type toolset struct {
 	cosign2  string // $PULLGATE_TOOLS/cosign-v2.6.5/cosign
 	cosign3  string // $PULLGATE_TOOLS/cosign-v3.1.3/cosign
 	registry string // docker-registry on PATH (Debian package)
+
+	containerd  string // containerd on PATH (Debian package)
+	ctr         string // ctr on PATH (Debian package containerd)
+	crictl      string // $PULLGATE_TOOLS/crictl-v1.37.0/crictl
+	conformance string // $PULLGATE_TOOLS/conformance-<version>/conformance
 }
 
 // findTools locates every tool and fails the test naming each one that
@@ -79,12 +86,19 @@ func findTools(t testing.TB) toolset {
 	ts.crane = tool("crane-"+craneVersion, "crane", "crane "+craneVersion)
 	ts.cosign2 = tool("cosign-"+cosign2Version, "cosign", "cosign "+cosign2Version)
 	ts.cosign3 = tool("cosign-"+cosign3Version, "cosign", "cosign "+cosign3Version)
+	ts.crictl = tool("crictl-"+crictlVersion, "crictl", "crictl "+crictlVersion)
+	ts.conformance = tool("conformance-"+conformanceVersion, "conformance", "distribution-spec conformance "+conformanceVersion)
 
-	if p, err := exec.LookPath("docker-registry"); err != nil {
-		missing = append(missing, "docker-registry: not on PATH (Debian package docker-registry)")
-	} else {
-		ts.registry = p
+	onPath := func(bin, pkg string) string {
+		p, err := exec.LookPath(bin)
+		if err != nil {
+			missing = append(missing, fmt.Sprintf("%s: not on PATH (Debian package %s)", bin, pkg))
+		}
+		return p
 	}
+	ts.registry = onPath("docker-registry", "docker-registry")
+	ts.containerd = onPath("containerd", "containerd")
+	ts.ctr = onPath("ctr", "containerd")
 
 	if len(missing) > 0 {
 		t.Fatalf("e2e tools are missing; run `make tools` (or `make e2e`, which installs them):\n  %s",
@@ -342,6 +356,24 @@ func (e *egressTrap) take() []string {
 	a := e.attempts
 	e.attempts = nil
 	return a
+}
+
+// takeWhere returns the refused requests for which match is true and
+// forgets them, leaving the others to fail the test: for a test that
+// provokes some on purpose while others run in parallel.
+func (e *egressTrap) takeWhere(match func(string) bool) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var taken, kept []string
+	for _, a := range e.attempts {
+		if match(a) {
+			taken = append(taken, a)
+		} else {
+			kept = append(kept, a)
+		}
+	}
+	e.attempts = kept
+	return taken
 }
 
 // Attempts lists the refused requests so far.
