@@ -106,12 +106,25 @@ type Evidence struct {
 	Artifact digest.Digest
 	// PredicateType is the in-toto predicate type, for DSSE material.
 	PredicateType string
-	// Identity and Issuer are the certificate identity (SAN) and OIDC
-	// issuer of keyless signatures.
+	// Identity and Issuer are the certificate identity (the subject
+	// alternative name: an e-mail address or a URI such as a GitHub
+	// workflow) and the OIDC issuer of keyless signatures, as the Fulcio
+	// certificate that satisfied the rule states them. Empty for keys.
 	Identity string
 	Issuer   string
 	// LogIndex and IntegratedTime identify the transparency log entry
-	// that was verified, if any (LogIndex is -1 when none).
+	// that was verified, if any: LogIndex is -1 when no entry was
+	// verified (the signer's tlog is skip, or optional and the signature
+	// has none). IntegratedTime is the time the log promised (its signed
+	// entry timestamp); it is zero when the entry has only an inclusion
+	// proof, which carries no signed time.
 	LogIndex       int64
 	IntegratedTime time.Time
+	// SignedTimestamp is the time an RFC 3161 timestamp authority of the
+	// trusted root vouched for, when one was verified (keyless only).
+	SignedTimestamp time.Time
+	// TrustRoot names the trusted root the evidence was verified
+	// against: a key of the configuration's trustRoots, or "" for the
+	// default trustedRoot (and for key signatures checked without one).
+	TrustRoot string
 }

@@ -7,20 +7,58 @@ import (
 	"github.com/pullgate/pullgate/policy"
 )
 
-// Check reports the features of cfg this verifier cannot enforce yet, so
-// that the proxy refuses to start rather than silently not enforcing
-// them: keyless signers, attestation requirements, key signers with
-// tlog: required, and keys of unsupported types or sizes. It returns nil
-// when everything is supported, and otherwise one error per problem,
-// joined, each naming the policy and signer.
+// Check reports what in cfg no verifier could enforce, from the
+// configuration alone (no file is read), so that the proxy refuses to
+// start rather than silently not enforcing it: attestation
+// requirements; keyless signers without a trusted root (no trustedRoot
+// and no tuf for the default root, or a trustRoot name that trustRoots
+// does not define); key signers with tlog: required without a default
+// trusted root (their log entries are checked against its Rekor keys);
+// keys of unsupported types or sizes; and identities that do not
+// compile. It returns nil when everything is supported, and otherwise
+// one error per problem, joined, each naming the policy and signer.
 //
-// [Sigstore.Verify] never allows what Check rejects: such a signer never
-// counts as having signed, and a rule with attestation requirements is
-// denied.
+// [Sigstore.Check] also checks the trusted material a verifier has
+// loaded. [Sigstore.Verify] never allows what either rejects: such a
+// signer never counts as having signed, and a rule with attestation
+// requirements is denied.
 func Check(cfg *policy.Config) error {
 	if cfg == nil {
 		return nil
 	}
+	return checkRules(cfg, func(sg *policy.Signer) string { return configUnsupported(cfg, sg) })
+}
+
+// Check is the package-level [Check] for the trusted roots this
+// verifier has: it also reports signers whose trusted root is not
+// configured in the verifier, lacks what they need (a Fulcio CA for
+// keyless signers, Rekor keys for tlog: required), or whose identity
+// cannot be built. Roots that are configured but not available yet (a
+// TUF fetch still pending) are not an error here: signers that need
+// them fail closed until they are.
+func (s *Sigstore) Check(cfg *policy.Config) error {
+	if cfg == nil {
+		return nil
+	}
+	snap := s.snapshot()
+	return checkRules(cfg, func(sg *policy.Signer) string {
+		if why := configUnsupported(cfg, sg); why != "" {
+			return why
+		}
+		if sg.Keyless != nil {
+			if st := snap.get(sg.Keyless.TrustRoot); st.configured && st.tm == nil {
+				return ""
+			}
+		} else if sg.TLog == policy.TLogRequired {
+			if st := snap.get(""); st.configured && st.tm == nil {
+				return ""
+			}
+		}
+		return s.signerCheck(sg, snap).unsupported
+	})
+}
+
+func checkRules(cfg *policy.Config, unsupported func(*policy.Signer) string) error {
 	var errs []error
 	for _, r := range cfg.Policies {
 		if r == nil {
@@ -33,7 +71,7 @@ func Check(cfg *policy.Config) error {
 			if sg == nil {
 				continue
 			}
-			if why := signerUnsupported(sg); why != "" {
+			if why := unsupported(sg); why != "" {
 				errs = append(errs, fmt.Errorf("signer %q in policy %q: %s", sg.Name, r.Name, why))
 			}
 		}
@@ -41,10 +79,31 @@ func Check(cfg *policy.Config) error {
 	return errors.Join(errs...)
 }
 
-// signerUnsupported returns why sg cannot be enforced, or "".
-func signerUnsupported(sg *policy.Signer) string {
-	if why := unsupportedKind(sg); why != "" {
-		return why
+// configUnsupported returns why sg cannot be enforced under cfg, judging
+// by the configuration alone, or "".
+func configUnsupported(cfg *policy.Config, sg *policy.Signer) string {
+	switch {
+	case sg == nil:
+		return "signer is not configured"
+	case sg.Keyless != nil && sg.Key != nil:
+		return "signer has both a key and a keyless identity"
+	case sg.Keyless != nil:
+		k := sg.Keyless
+		switch {
+		case k.TrustRoot == "" && cfg.TrustedRoot == "" && cfg.TUF == nil:
+			return "keyless signer needs a trusted root (set trustedRoot or tuf), and none is configured"
+		case k.TrustRoot != "" && cfg.TrustRoots[k.TrustRoot] == "":
+			return fmt.Sprintf("trusted root %q is not defined in trustRoots", k.TrustRoot)
+		}
+		if _, err := certificateIdentity(k); err != nil {
+			return firstLine(err)
+		}
+		return ""
+	case sg.Key == nil:
+		return "signer has neither key nor keyless identity"
+	}
+	if sg.TLog == policy.TLogRequired && cfg.TrustedRoot == "" && cfg.TUF == nil {
+		return "tlog: required needs a trusted root with the transparency log's key (set trustedRoot or tuf), and none is configured"
 	}
 	pub, err := signerPublicKey(sg.Key)
 	if err != nil {
@@ -52,22 +111,6 @@ func signerUnsupported(sg *policy.Signer) string {
 	}
 	if _, err := keyVerifier(pub); err != nil {
 		return err.Error()
-	}
-	return ""
-}
-
-// unsupportedKind returns why a signer of sg's kind cannot be enforced,
-// or "" for key signers (whose key still has to be checked).
-func unsupportedKind(sg *policy.Signer) string {
-	switch {
-	case sg == nil:
-		return "signer is not configured"
-	case sg.Keyless != nil:
-		return unsupportedKeyless
-	case sg.Key == nil:
-		return "signer has neither key nor keyless identity"
-	case sg.TLog == policy.TLogRequired:
-		return unsupportedTLogRequired
 	}
 	return ""
 }

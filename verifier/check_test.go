@@ -53,8 +53,8 @@ func TestCheck(t *testing.T) {
 		}},
 		want: []string{
 			`policy "apps": attestation requirements are not supported yet`,
-			`signer "ci" in policy "apps": keyless verification is not supported yet`,
-			`signer "k" in policy "strict": tlog: required is not supported yet (no transparency log verification)`,
+			`signer "ci" in policy "apps": keyless signer needs a trusted root (set trustedRoot or tuf), and none is configured`,
+			`signer "k" in policy "strict": tlog: required needs a trusted root with the transparency log's key (set trustedRoot or tuf), and none is configured`,
 			`signer "rsa" in policy "weak": RSA key of 1024 bits is too short (need 2048 or more)`,
 			`signer "p224" in policy "weak": unsupported ECDSA curve P-224`,
 			`signer "pem" in policy "weak": key signer's PEM is not a public key`,

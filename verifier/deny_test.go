@@ -282,7 +282,7 @@ func TestVerifyVerdicts(t *testing.T) {
 			}
 		},
 	}, {
-		name: "keyless signer cannot be verified yet",
+		name: "keyless signer without a trusted root",
 		setup: func(t *testing.T, e *env) {
 			must(t, verifiertest.SignLegacy(t.Context(), e.u.repo, e.desc.Digest, e.a))
 		},
@@ -292,7 +292,7 @@ func TestVerifyVerdicts(t *testing.T) {
 		want: func(t *testing.T, e *env) *verifier.Verdict {
 			return &verifier.Verdict{Reasons: []string{
 				"1 distinct signer(s) required but only 0 can be verified",
-				`signer "ci": keyless verification is not supported yet`,
+				`signer "ci": keyless signer needs a trusted root (set trustedRoot or tuf), and none is configured`,
 			}}
 		},
 	}, {
@@ -306,7 +306,7 @@ func TestVerifyVerdicts(t *testing.T) {
 		want: func(t *testing.T, e *env) *verifier.Verdict {
 			return &verifier.Verdict{Reasons: []string{
 				`0 of 1 required signers: missing "ci", "a"`,
-				`no valid signature from signer "ci": keyless verification is not supported yet`,
+				`no valid signature from signer "ci": keyless signer needs a trusted root (set trustedRoot or tuf), and none is configured`,
 				`no valid signature from signer "a" (1 signature found: signed by another key)`,
 			}}
 		},

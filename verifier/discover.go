@@ -58,6 +58,9 @@ type candidate struct {
 	// certificate); certified says the layer carried a certificate.
 	keyEntity *bundle.Bundle
 	certified bool
+	// tlogNote, when not empty, explains a log entry the conversion had
+	// to leave out; it is appended to "no transparency log entry".
+	tlogNote string
 }
 
 // material is the result of discovery.
@@ -411,6 +414,9 @@ func prepareLegacy(c *candidate, payload []byte, annotations map[string]string, 
 			return
 		}
 		c.certified = true
+	}
+	if why := unsupportedRekorEntry(annotations); why != "" {
+		c.tlogNote = " (" + why + ")"
 	}
 	c.entity, c.keyEntity, c.payload = b, kb, payload
 }

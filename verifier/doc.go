@@ -33,16 +33,37 @@
 //
 // # Guarantees
 //
+// # Signers and trust
+//
+// Key signers verify with their public key. Keyless signers verify a
+// Fulcio certificate: it must chain to a Fulcio CA of the trusted root
+// the signer names (a trusted_root.json, injected with
+// [WithTrustedRoot]; the verifier never fetches trust material itself),
+// be valid at the signing time proven by a transparency log entry's
+// inclusion promise or an RFC 3161 timestamp (never the current time),
+// carry an SCT when the root has CT logs, and certify the signer's
+// issuer, subject and Fulcio extensions, with regular expressions
+// anchored to match whole values. Transparency log entries are checked
+// against the root's Rekor keys per the signer's tlog policy (required,
+// optional: entries of logs the root knows must verify, skip). The
+// evidence names the certificate identity, issuer, log index and
+// integrated time that satisfied the rule.
+//
+// # Guarantees
+//
 // Verify never returns a nil error with an allowed verdict that did not
 // meet the rule: an allow means at least Threshold distinct signers
-// (signers sharing a key count once) each have a signature that
-// sigstore-go verified against that signer's key. An error means "could
-// not decide" (a fetch failed, or the context ended), never "denied" and
-// never "allowed"; the caller must not cache it as a denial. Broken,
-// oversize or mismatched signature material is a rejected candidate,
-// reported in the denial reasons, never an error and never an allow.
+// (signers sharing a key or keyless identity count once) each have a
+// signature that sigstore-go verified against that signer's key or
+// identity and trusted root. An error means "could not decide" (a fetch
+// failed, or the context ended), never "denied" and never "allowed"; the
+// caller must not cache it as a denial. Broken, oversize or mismatched
+// signature material is a rejected candidate, reported in the denial
+// reasons, never an error and never an allow. Verification does no I/O
+// but through the [Source]: no TUF, Rekor or other network call.
 //
-// Features the verifier cannot enforce yet (keyless signers, attestation
-// requirements, tlog: required) are reported by [Check] so the proxy can
-// refuse to start; Verify fails closed on them.
+// What the verifier cannot enforce (attestation requirements; signers
+// whose trusted root is not configured or lacks what they need) is
+// reported by [Check] and [Sigstore.Check] so the proxy can refuse to
+// start; Verify fails closed on it.
 package verifier

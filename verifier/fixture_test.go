@@ -112,7 +112,7 @@ func TestVerifyGenuineLegacyKeySignature(t *testing.T) {
 }
 
 // TestVerifyGenuineLegacyKeylessSignature checks a real keyless .sig is
-// not accepted by a key signer (keyless verification comes later).
+// not accepted by a key signer (keyless signers: genuine_test.go).
 func TestVerifyGenuineLegacyKeylessSignature(t *testing.T) {
 	t.Parallel()
 	const dir = "legacy-keyless-containers-image-fulcio-rekor"

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/pullgate/pullgate/policy"
 )
 
 // fuzzCheck is a key signer check to run fuzzed candidates through
@@ -18,7 +20,7 @@ func fuzzCheck(f *testing.F) *signerCheck {
 	if err != nil {
 		f.Fatal(err)
 	}
-	c := newKeyCheck("fuzz", &k.PublicKey)
+	c := newKeyCheck("fuzz", &k.PublicKey, policy.TLogOptional, nil)
 	if c.unsupported != "" {
 		f.Fatal(c.unsupported)
 	}

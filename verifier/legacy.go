@@ -4,9 +4,19 @@ package verifier
 // sha256-<hex>.sig image, or of a cosign v2 experimental OCI 1.1 signature
 // referrer) into Sigstore bundles that stock sigstore-go verifies
 // (FORMATS.md §2.3, route A). It is pure: it sees only bytes already
-// fetched and hashed by discovery. It is shared by key and, later,
-// keyless verification, so it carries certificates, Rekor SETs and RFC 3161
-// timestamps even though key signers do not need them yet.
+// fetched and hashed by discovery. It is shared by key and keyless
+// verification: it carries the certificate, the Rekor entry with its
+// inclusion promise (SET) and the RFC 3161 timestamp.
+//
+// Route A (a v0.1 protobuf bundle verified by stock sigstore-go) rather
+// than route B (a hand-written SignedEntity): v0.1 is the only bundle
+// version whose log entries may carry an inclusion promise without an
+// inclusion proof, which is all a legacy annotation has. Its one limit
+// is that v0.1 bundles ignore intermediates, so the certificates of the
+// dev.sigstore.cosign/chain annotation are not used: the intermediates
+// must be in the trusted root, as they are in the public-good root and
+// in every root `cosign trusted-root create` writes from a Fulcio chain.
+// That is also the safer choice: a chain annotation is unsigned.
 
 import (
 	"crypto/sha256"
@@ -30,6 +40,7 @@ const (
 	annotationCertificate = "dev.sigstore.cosign/certificate"
 	annotationRekorBundle = "dev.sigstore.cosign/bundle"
 	annotationTimestamp   = "dev.sigstore.cosign/rfc3161timestamp"
+	annotationChain       = "dev.sigstore.cosign/chain"
 )
 
 // legacyBundleMediaType is bundle v0.1: the only version whose tlog
@@ -94,7 +105,7 @@ func convertLegacy(payload []byte, annotations map[string]string, withCertificat
 			PublicKey: &protocommon.PublicKeyIdentifier{},
 		}
 	}
-	if rb := annotations[annotationRekorBundle]; rb != "" {
+	if rb := annotations[annotationRekorBundle]; rb != "" && unsupportedRekorEntry(annotations) == "" {
 		entry, err := rekorEntry([]byte(rb))
 		if err != nil {
 			return nil, fmt.Errorf("%s annotation: %w", annotationRekorBundle, err)
@@ -180,6 +191,38 @@ func rekorEntry(annotation []byte) (*protorekor.TransparencyLogEntry, error) {
 		InclusionPromise:  &protorekor.InclusionPromise{SignedEntryTimestamp: set},
 		CanonicalizedBody: body,
 	}, nil
+}
+
+// unsupportedRekorEntry says why the Rekor entry of a legacy layer's
+// bundle annotation cannot be verified, or "". Rekor intoto v0.0.1
+// entries (cosign attestations before v2.2, or --rekor-entry-type=intoto)
+// cannot be parsed by sigstore-go; the conversion leaves them out, so
+// the signature is judged as one without a log entry (a signer with
+// tlog: required rejects it, naming this reason).
+func unsupportedRekorEntry(annotations map[string]string) string {
+	rb := annotations[annotationRekorBundle]
+	if rb == "" {
+		return ""
+	}
+	var b rekorBundle
+	if json.Unmarshal([]byte(rb), &b) != nil {
+		return ""
+	}
+	body, err := base64.StdEncoding.DecodeString(b.Payload.Body)
+	if err != nil {
+		return ""
+	}
+	var kv struct {
+		Kind       string `json:"kind"`
+		APIVersion string `json:"apiVersion"`
+	}
+	if json.Unmarshal(body, &kv) != nil {
+		return ""
+	}
+	if kv.Kind == "intoto" && kv.APIVersion == "0.0.1" {
+		return "its Rekor entry is of type intoto v0.0.1 (cosign before v2.2), which pullgate cannot verify"
+	}
+	return ""
 }
 
 // rfc3161Timestamp decodes cosign's timestamp annotation,

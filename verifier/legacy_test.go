@@ -55,8 +55,8 @@ func legacyFixture(t testing.TB, dir string) ([]byte, map[string]string) {
 // verifies it with its Rekor SET against the real public-good trusted
 // root: the conversion of the dev.sigstore.cosign/bundle annotation
 // (hex-decoded log ID, kind and version from the body, SET, integrated
-// time) is exactly what sigstore-go needs. Key signers do not check the
-// log yet; this proves the converter is ready for when they do.
+// time) is exactly what sigstore-go needs, independently of the
+// verifier's own key and keyless checks.
 func TestLegacyBundleGenuineRekor(t *testing.T) {
 	t.Parallel()
 	const dir = "legacy-key-rekor-containers-image"

@@ -23,42 +23,88 @@ import (
 	"github.com/pullgate/pullgate/policy"
 )
 
-// Reasons a signer cannot be enforced yet. [Check] reports them at
-// startup; [Sigstore.Verify] treats such a signer as one that never has a
-// valid signature, so an unenforceable requirement fails closed.
-const (
-	unsupportedKeyless      = "keyless verification is not supported yet"
-	unsupportedTLogRequired = "tlog: required is not supported yet (no transparency log verification)"
-)
-
 // signerCheck is what checking candidates against one signer needs. It
-// is built once per distinct signer configuration and reused by every
-// verification: each keyed signer gets its own sigstore-go Verifier
-// whose trusted material is that one key. Keyless signers will get a
-// Verifier over the trusted root plus identity policy options.
+// is built once per distinct signer configuration and trusted-root
+// generation, and reused by every verification.
 type signerCheck struct {
 	// identity says which signers are the same party: signers sharing a
-	// key count once towards a threshold.
+	// key (or a keyless identity) count once towards a threshold.
 	identity string
 	// unsupported, when not empty, says why this signer can never be
-	// satisfied by this verifier.
+	// satisfied with the current configuration and trusted material.
 	unsupported string
 	// key is set for key signers: legacy signatures are verified in their
 	// key form, ignoring an attached certificate.
-	key      bool
-	verifier *verify.Verifier
+	key bool
+	// keyless is set for keyless signers.
+	keyless *policy.Keyless
+	tlog    policy.TLogPolicy
+	// rootName and gen name the trusted root the check was built for;
+	// tm is its material (nil for key signers without a root).
+	rootName string
+	gen      string
+	tm       root.TrustedMaterial
+	// withLog verifies transparency log entries (nil when the signer
+	// skips the log or there is no root to check entries against);
+	// noLog does not look at them (nil when the log is required).
+	withLog, noLog *verify.Verifier
 	// policy are the sigstore-go policy options besides the artifact.
 	policy []verify.PolicyOption
 }
 
-// signerCheck returns the cached check for sg, building it on first use.
-// Checks are cached by content (key and tlog policy), not by pointer, so
-// a reloaded configuration reuses them and the cache only grows with the
-// number of distinct keys ever configured.
-func (s *Sigstore) signerCheck(sg *policy.Signer) *signerCheck {
-	if why := unsupportedKind(sg); why != "" {
-		return &signerCheck{unsupported: why}
+// signerCheck returns the check for sg under the trusted material of
+// snap, from the cache or built on first use. Checks are cached by
+// content (key or identity, tlog policy, trusted-root generation), not
+// by pointer, so a reloaded configuration reuses them; checks of
+// generations no longer current are pruned as roots change.
+func (s *Sigstore) signerCheck(sg *policy.Signer, snap *trustSnapshot) *signerCheck {
+	switch {
+	case sg == nil:
+		return &signerCheck{unsupported: "signer is not configured"}
+	case sg.Keyless != nil && sg.Key != nil:
+		return &signerCheck{unsupported: "signer has both a key and a keyless identity"}
+	case sg.Keyless != nil:
+		return s.keylessCheck(sg, snap)
+	case sg.Key == nil:
+		return &signerCheck{unsupported: "signer has neither key nor keyless identity"}
 	}
+	return s.keyCheck(sg, snap)
+}
+
+// cached returns the check stored under cacheKey, or stores and returns
+// the one build makes.
+func (s *Sigstore) cached(cacheKey string, build func() *signerCheck) *signerCheck {
+	if c, ok := s.checks.Load(cacheKey); ok {
+		return c.(*signerCheck)
+	}
+	s.pruneChecks()
+	actual, _ := s.checks.LoadOrStore(cacheKey, build())
+	return actual.(*signerCheck)
+}
+
+// pruneChecks drops cached checks built for a trusted-root generation
+// that is no longer current, so reloads do not grow the cache forever.
+// It runs only when a check is about to be built.
+func (s *Sigstore) pruneChecks() {
+	if len(s.cfg.roots) == 0 {
+		return
+	}
+	current := map[string]string{}
+	for name, fn := range s.cfg.roots {
+		_, current[name] = fn()
+	}
+	s.checks.Range(func(k, v any) bool {
+		c := v.(*signerCheck)
+		if c.gen != "" && current[c.rootName] != c.gen {
+			s.checks.Delete(k)
+		}
+		return true
+	})
+}
+
+// keyCheck builds (or reuses) the check for a key signer. Its log
+// entries are checked against the default trusted root's Rekor logs.
+func (s *Sigstore) keyCheck(sg *policy.Signer, snap *trustSnapshot) *signerCheck {
 	pub, err := signerPublicKey(sg.Key)
 	if err != nil {
 		return &signerCheck{unsupported: err.Error()}
@@ -69,34 +115,63 @@ func (s *Sigstore) signerCheck(sg *policy.Signer) *signerCheck {
 	}
 	sum := sha256.Sum256(der)
 	id := "key:" + hex.EncodeToString(sum[:])
-	cacheKey := id + "|" + string(sg.TLog)
-	if c, ok := s.checks.Load(cacheKey); ok {
-		return c.(*signerCheck)
+	var st trustState
+	if sg.TLog != policy.TLogSkip {
+		st = snap.get("")
 	}
-	c := newKeyCheck(id, pub)
-	actual, _ := s.checks.LoadOrStore(cacheKey, c)
-	return actual.(*signerCheck)
+	if sg.TLog == policy.TLogRequired {
+		switch {
+		case !st.configured:
+			return &signerCheck{identity: id, unsupported: "tlog: required needs a trusted root with the transparency log's key (set trustedRoot or tuf), and none is configured"}
+		case st.tm == nil:
+			return &signerCheck{identity: id, unsupported: "the trusted root is not available yet"}
+		case len(st.tm.RekorLogs()) == 0:
+			return &signerCheck{identity: id, unsupported: "tlog: required, but the trusted root has no transparency log (Rekor) key"}
+		}
+	}
+	cacheKey := id + "|" + string(sg.TLog) + "|" + st.gen
+	return s.cached(cacheKey, func() *signerCheck {
+		c := newKeyCheck(id, pub, sg.TLog, st.tm)
+		c.gen = st.gen
+		return c
+	})
 }
 
 // newKeyCheck builds the check for a key signer. The trusted material
 // ignores the bundle's publicKey.hint (hints are producer-specific, and
 // legacy signatures have none) and always answers with this one key.
-// Time is not checked (the key has no validity window, and without a
-// transparency log there is no trustworthy signing time).
-func newKeyCheck(id string, pub crypto.PublicKey) *signerCheck {
+// Time is not checked: the key has no validity window, and a log
+// entry's time only matters for certificates.
+//
+// With a trusted root (tm), log entries are verified against its Rekor
+// logs when the tlog policy asks for it: always for required, and for
+// optional when the signature carries an entry of a log the root knows.
+func newKeyCheck(id string, pub crypto.PublicKey, tlog policy.TLogPolicy, tm root.TrustedMaterial) *signerCheck {
 	sv, err := keyVerifier(pub)
 	if err != nil {
 		return &signerCheck{identity: id, unsupported: err.Error()}
 	}
 	key := root.NewExpiringKey(sv, time.Time{}, time.Time{})
-	tm := root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) {
+	keyTM := root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) {
 		return key, nil
 	})
-	v, err := verify.NewVerifier(tm, verify.WithNoObserverTimestamps())
-	if err != nil {
-		return &signerCheck{identity: id, unsupported: "build verifier: " + firstLine(err)}
+	c := &signerCheck{identity: id, key: true, tlog: tlog, policy: []verify.PolicyOption{verify.WithKey()}}
+	if tlog != policy.TLogRequired {
+		if c.noLog, err = verify.NewVerifier(keyTM, verify.WithNoObserverTimestamps()); err != nil {
+			return &signerCheck{identity: id, unsupported: "build verifier: " + firstLine(err)}
+		}
 	}
-	return &signerCheck{identity: id, key: true, verifier: v, policy: []verify.PolicyOption{verify.WithKey()}}
+	if tlog != policy.TLogSkip && tm != nil && len(tm.RekorLogs()) > 0 {
+		c.tm = &rekorOnly{logs: tm.RekorLogs()}
+		both := root.TrustedMaterialCollection{keyTM, c.tm}
+		if c.withLog, err = verify.NewVerifier(both, verify.WithTransparencyLog(1), verify.WithNoObserverTimestamps()); err != nil {
+			return &signerCheck{identity: id, unsupported: "build verifier: " + firstLine(err)}
+		}
+	}
+	if c.noLog == nil && c.withLog == nil {
+		return &signerCheck{identity: id, unsupported: "tlog: required, but no trusted root with a transparency log key is available"}
+	}
+	return c
 }
 
 // signerPublicKey returns the parsed key of a key signer, parsing the

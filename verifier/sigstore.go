@@ -1,10 +1,7 @@
 package verifier
 
 import (
-	"bytes"
 	"context"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -12,7 +9,6 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
-	"github.com/sigstore/sigstore-go/pkg/verify"
 
 	"github.com/pullgate/pullgate/policy"
 )
@@ -59,9 +55,14 @@ func New(opts ...Option) (*Sigstore, error) {
 // allowed verdict on an error path.
 //
 // A rule with threshold 0 and no attestation requirements is allowed
-// without contacting src. Signers this verifier cannot enforce yet (see
-// [Check]) never count as having signed, and rules with attestation
+// without contacting src. Signers this verifier cannot enforce (see
+// [Sigstore.Check]; also signers whose trusted root is not available
+// yet) never count as having signed, and rules with attestation
 // requirements are denied.
+//
+// Each trusted root is read once, when Verify starts: one verdict is
+// always judged against one generation of each root (see
+// [Sigstore.Generation]). Verify does no I/O but through src.
 func (s *Sigstore) Verify(ctx context.Context, src Source, img Image, rule *policy.Rule) (*Verdict, error) {
 	start := s.cfg.now()
 	if rule == nil {
@@ -88,8 +89,9 @@ func (s *Sigstore) Verify(ctx context.Context, src Source, img Image, rule *poli
 	signers := countedSigners(rule)
 	checks := make([]*signerCheck, len(signers))
 	usable := map[string]bool{}
+	snap := s.snapshot()
 	for i, sg := range signers {
-		checks[i] = s.signerCheck(sg)
+		checks[i] = s.signerCheck(sg, snap)
 		if checks[i].unsupported == "" {
 			usable[checks[i].identity] = true
 		}
@@ -157,7 +159,11 @@ func unsatisfiable(threshold int, signers []*policy.Signer, checks []*signerChec
 	}
 	for _, k := range keys {
 		if names := byKey[k]; len(names) > 1 {
-			reasons = append(reasons, fmt.Sprintf("signers %s share one key and count once", quoteList(names)))
+			what := "key"
+			if strings.HasPrefix(k, "keyless:") {
+				what = "keyless identity"
+			}
+			reasons = append(reasons, fmt.Sprintf("signers %s share one %s and count once", quoteList(names), what))
 		}
 	}
 	return reasons
@@ -203,7 +209,7 @@ func (s *Sigstore) decide(ctx context.Context, v *Verdict, threshold int, signer
 				failures.add(c.reject)
 				continue
 			}
-			predicateType, reason, err := sc.verify(c, v.Image.Digest)
+			got, reason, err := sc.verify(c, v.Image.Digest)
 			if reason != "" {
 				failures.add(reason)
 				log.DebugContext(ctx, "signature rejected", "image", v.Image.String(), "policy", v.Policy,
@@ -211,13 +217,21 @@ func (s *Sigstore) decide(ctx context.Context, v *Verdict, threshold int, signer
 				continue
 			}
 			ok = true
-			v.Evidence = append(v.Evidence, Evidence{
-				Signer:        name,
-				Layout:        c.layout,
-				Artifact:      c.artifact,
-				PredicateType: predicateType,
-				LogIndex:      -1,
-			})
+			ev := Evidence{
+				Signer:          name,
+				Layout:          c.layout,
+				Artifact:        c.artifact,
+				PredicateType:   got.predicateType,
+				Identity:        got.identity,
+				Issuer:          got.issuer,
+				LogIndex:        got.logIndex,
+				IntegratedTime:  got.integratedTime,
+				SignedTimestamp: got.signedTime,
+			}
+			if sc.keyless != nil || got.logIndex >= 0 {
+				ev.TrustRoot = sc.rootName
+			}
+			v.Evidence = append(v.Evidence, ev)
 		}
 		if ok {
 			have = append(have, name)
@@ -280,79 +294,6 @@ func quoteList(names []string) string {
 		q[i] = fmt.Sprintf("%q", n)
 	}
 	return strings.Join(q, ", ")
-}
-
-// verify checks one prepared candidate against this signer. It returns
-// the verified statement's predicate type (for bundles), or a short
-// reason why the candidate does not count for this signer, with the
-// underlying error (for debug logs) when sigstore-go rejected it.
-//
-// Legacy signatures are verified over the exact fetched payload
-// (WithArtifact); bundles are verified against the image digest
-// (WithArtifactDigest), and count as a signature only when the verified
-// statement's predicate type is cosign's signing predicate
-// https://sigstore.dev/cosign/sign/v1. Any other predicate type is an
-// attestation: it proves the signer said something about the image, not
-// that the signer approved it for running, so it is not counted (it will
-// be evidence for attestation requirements).
-func (sc *signerCheck) verify(c *candidate, dgst digest.Digest) (predicateType, reason string, err error) {
-	var artifact verify.ArtifactPolicyOption
-	if c.payload != nil {
-		artifact = verify.WithArtifact(bytes.NewReader(c.payload))
-	} else {
-		raw, err := hex.DecodeString(dgst.Encoded())
-		if err != nil {
-			return "", "invalid image digest", err
-		}
-		artifact = verify.WithArtifactDigest(string(digest.SHA256), raw)
-	}
-	entity := c.entity
-	if sc.key && c.keyEntity != nil {
-		entity = c.keyEntity
-	}
-	res, err := sc.verifier.Verify(entity, verify.NewPolicy(artifact, sc.policy...))
-	if err != nil {
-		reason = failureReason(err)
-		if sc.key && c.certified && reason == reasonOtherKey {
-			// Most likely a keyless signature: the certificate's key made it.
-			reason = reasonCertified
-		}
-		return "", reason, err
-	}
-	if c.payload != nil {
-		return "", "", nil
-	}
-	if res.Statement == nil {
-		return "", "bundle holds no in-toto statement", nil
-	}
-	pt := res.Statement.GetPredicateType()
-	if pt != cosignSignPredicateType {
-		return pt, fmt.Sprintf("attestation of type %s, not a signature", truncate(pt, 100)), nil
-	}
-	return pt, "", nil
-}
-
-// Reasons a candidate fails a key signer's check.
-const (
-	reasonOtherKey  = "signed by another key"
-	reasonCertified = "signed with a certificate (keyless), not this key"
-)
-
-// failureReason turns a sigstore-go verification error into a short
-// reason. A signature that does not verify under the signer's key was
-// made with another key or altered; the two are indistinguishable, and
-// the first is what users meet.
-func failureReason(err error) string {
-	msg := err.Error()
-	switch {
-	case errors.Is(err, verify.ErrDSSEInvalidSignatureCount):
-		return "DSSE envelope must have exactly one signature"
-	case strings.Contains(msg, "expected key signature, not certificate"):
-		return reasonCertified
-	case strings.Contains(msg, "failed to verify signature"):
-		return reasonOtherKey
-	}
-	return firstLine(err)
 }
 
 // tally counts failure reasons in order of first appearance.

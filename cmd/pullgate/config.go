@@ -87,9 +87,27 @@ func (h requestIDHandler) WithGroup(name string) slog.Handler {
 	return requestIDHandler{h.Handler.WithGroup(name)}
 }
 
+// newVerifier builds the verifier for cfg over the trusted roots of tr,
+// and checks that the roots give every signer what it needs (a Fulcio
+// CA for keyless signers, Rekor keys for tlog: required).
+func newVerifier(cfg *policy.Config, log *slog.Logger, tr *trust) (*verifier.Sigstore, error) {
+	opts := []verifier.Option{verifier.WithLogger(log), verifier.WithLimits(cfg.Limits)}
+	if tr != nil {
+		opts = append(opts, tr.options()...)
+	}
+	v, err := verifier.New(opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.Check(cfg); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.File, err)
+	}
+	return v, nil
+}
+
 // newServer wires the verifier and the proxy for cfg.
-func newServer(cfg *policy.Config, log *slog.Logger) (*proxy.Server, error) {
-	v, err := verifier.New(verifier.WithLogger(log), verifier.WithLimits(cfg.Limits))
+func newServer(cfg *policy.Config, log *slog.Logger, tr *trust) (*proxy.Server, error) {
+	v, err := newVerifier(cfg, log, tr)
 	if err != nil {
 		return nil, err
 	}
@@ -108,6 +126,12 @@ func warnWeakenings(log *slog.Logger, cfg *policy.Config) {
 		}
 		if r.Signatures.Threshold == 0 {
 			log.Warn("policy requires no signature (signatures.threshold: 0)", "policy", r.Name)
+		}
+		for _, sg := range r.Signers {
+			if sg != nil && sg.Keyless != nil && sg.TLog != policy.TLogRequired {
+				log.Warn("keyless signer does not require a transparency log entry (tlog: "+string(sg.TLog)+")",
+					"policy", r.Name, "signer", sg.Name)
+			}
 		}
 	}
 }

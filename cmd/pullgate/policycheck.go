@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 )
 
 func policyCheck(args []string, stdout io.Writer) error {
@@ -19,6 +20,18 @@ func policyCheck(args []string, stdout io.Writer) error {
 		return fmt.Errorf("policy check takes no arguments, got %q", fs.Args())
 	}
 	cfg, err := loadConfig(cf.config)
+	if err != nil {
+		return &exitCodeError{code: exitDenied, err: err}
+	}
+	// Parse the trusted roots and check them against the signers (no
+	// TUF fetch: a TUF-only root is checked when pullgate starts).
+	log := slog.New(slog.DiscardHandler)
+	tr, err := loadTrust(cfg, log, "")
+	if err == nil {
+		_, err = newVerifier(cfg, log, tr)
+	} else {
+		err = fmt.Errorf("%s: %w", cf.config, err)
+	}
 	if err != nil {
 		return &exitCodeError{code: exitDenied, err: err}
 	}

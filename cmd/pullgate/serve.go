@@ -16,6 +16,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var cf commonFlags
 	cf.register(fs)
+	trustPoll := fs.Duration("trust-poll", 10*time.Second, "how often trusted_root.json files are checked for changes (0: never)")
+	tufCache := fs.String("tuf-cache", "", "directory for the TUF metadata cache when tuf is configured (default: in memory)")
+	tufRefresh := fs.Duration("tuf-refresh", 24*time.Hour, "how often the trusted root is refreshed from TUF when tuf is configured")
 	if err := fs.Parse(args); err != nil {
 		return &exitCodeError{code: exitError, err: errors.New("")}
 	}
@@ -31,11 +34,22 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	warnWeakenings(log, cfg)
-	srv, err := newServer(cfg, log)
+	tr, err := loadTrust(cfg, log, *tufCache)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cf.config, err)
+	}
+	srv, err := newServer(cfg, log, tr)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
+	tr.logLoaded()
+	// Trusted roots reload (and TUF refreshes) in the background, never
+	// on the request path; the watcher stops with ctx.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	go func() { defer close(watchDone); tr.watch(watchCtx, *trustPoll, *tufRefresh) }()
+	defer func() { stopWatch(); <-watchDone }()
 
 	hs := &http.Server{
 		Handler:           srv,

@@ -31,13 +31,24 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	srv, err := newServer(cfg, log)
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	tr, err := loadTrust(cfg, log, "")
+	if err != nil {
+		return fmt.Errorf("%s: %w", cf.config, err)
+	}
+	if tr.tuf != nil {
+		// A one-shot command: fetching the TUF root here is the
+		// equivalent of serve's start-up refresh, not a request path.
+		if err := tr.refreshTUF(ctx); err != nil && cfg.TrustedRoot == "" {
+			return fmt.Errorf("tuf: %w", err)
+		}
+	}
+	srv, err := newServer(cfg, log, tr)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
 	d, err := srv.Check(ctx, fs.Arg(0))
 	if err != nil {
 		return err
@@ -75,8 +86,17 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if e.Identity != "" {
 			fmt.Fprintf(&b, " identity %s issuer %s", e.Identity, e.Issuer)
 		}
-		if e.LogIndex >= 0 && !e.IntegratedTime.IsZero() {
-			fmt.Fprintf(&b, " logIndex %d integratedTime %s", e.LogIndex, e.IntegratedTime.UTC().Format(time.RFC3339))
+		if e.LogIndex >= 0 {
+			fmt.Fprintf(&b, " logIndex %d", e.LogIndex)
+			if !e.IntegratedTime.IsZero() {
+				fmt.Fprintf(&b, " integratedTime %s", e.IntegratedTime.UTC().Format(time.RFC3339))
+			}
+		}
+		if !e.SignedTimestamp.IsZero() {
+			fmt.Fprintf(&b, " timestamp %s", e.SignedTimestamp.UTC().Format(time.RFC3339))
+		}
+		if e.TrustRoot != "" {
+			fmt.Fprintf(&b, " trustRoot %s", e.TrustRoot)
 		}
 		fmt.Fprintln(stdout, b.String())
 	}

@@ -11,6 +11,19 @@
 //     1.1 referrer (or in the sha256-<hex> referrers tag on registries
 //     without the referrers API).
 //
+// Keyless signatures come from a [Sigstore], an in-process Fulcio CA,
+// Rekor log and timestamp authority built on sigstore-go's
+// VirtualSigstore: [Sigstore.SignLegacyKeyless] writes a legacy .sig
+// layer with certificate, chain, Rekor bundle (SET) and RFC 3161
+// timestamp annotations; [Sigstore.SignBundleKeyless] a keyless bundle
+// v0.3 (with inclusion promise and proof) as a referrer;
+// [Sigstore.SignLegacyKeyWithLog] a key signature logged in its Rekor.
+// [Sigstore.TrustedRoot] and [Sigstore.TrustedRootJSON] are the matching
+// trust material; [GitHubWorkflow] builds a GitHub Actions identity.
+// Its certificates carry no SCT (verify with SCT checks off, or with a
+// root without CT logs). [KeylessOptions] leave out or break parts
+// (no log entry, a tampered SET, a timestamp) for negative tests.
+//
 // Lower-level knobs ([SignLegacyPayload], [WriteLegacyLayer],
 // [SignBundleWithPredicate], [SignBundleStatement],
 // [WriteBundleReferrer]) write deliberately wrong material for negative

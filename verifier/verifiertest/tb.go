@@ -28,3 +28,13 @@ func MustGenerateKey(tb testing.TB, alg string) *Key {
 	}
 	return k
 }
+
+// MustNewSigstore is [NewSigstore] for tests: it fails tb on error.
+func MustNewSigstore(tb testing.TB) *Sigstore {
+	tb.Helper()
+	s, err := NewSigstore()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}

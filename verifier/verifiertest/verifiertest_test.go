@@ -4,12 +4,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/opencontainers/go-digest"
+	"github.com/sigstore/sigstore-go/pkg/root"
 
 	"github.com/pullgate/pullgate/verifier"
 	"github.com/pullgate/pullgate/verifier/verifiertest"
@@ -206,4 +208,37 @@ func TestRemoteSourceErrors(t *testing.T) {
 	if m, b, r := f.Calls(); m != 1 || b != 1 || r != 1 {
 		t.Errorf("Calls = %d, %d, %d", m, b, r)
 	}
+}
+
+// TestSigstoreTrustedRootJSON checks the trusted_root.json round trip
+// keeps the Rekor and CT log IDs (VirtualSigstore's are ASCII hex, which
+// a naive round trip turns into hex of hex) and the Fulcio chain.
+func TestSigstoreTrustedRootJSON(t *testing.T) {
+	t.Parallel()
+	ss := verifiertest.MustNewSigstore(t)
+	b, err := ss.TrustedRootJSON()
+	must(t, err)
+	tr, err := root.NewTrustedRootFromJSON(b)
+	must(t, err)
+	if _, ok := tr.RekorLogs()[ss.RekorLogID()]; !ok || len(tr.RekorLogs()) != 1 {
+		t.Errorf("Rekor logs after the round trip: %v, want exactly %s", keys(tr.RekorLogs()), ss.RekorLogID())
+	}
+	if diff := cmp.Diff(keys(ss.TrustedRoot().CTLogs()), keys(tr.CTLogs())); diff != "" {
+		t.Errorf("CT log IDs after the round trip (-want +got):\n%s", diff)
+	}
+	if n := len(tr.FulcioCertificateAuthorities()); n != 1 {
+		t.Errorf("%d Fulcio CAs, want 1", n)
+	}
+	if n := len(tr.TimestampingAuthorities()); n != 1 {
+		t.Errorf("%d timestamp authorities, want 1", n)
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
