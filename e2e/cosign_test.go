@@ -114,3 +114,31 @@ func (b *testbed) emptySigningConfig(t testing.TB) string {
 	}
 	return b.signingConfig
 }
+
+// attest attests ref (by digest) with key: `cosign attest --type typ
+// --predicate <file>` with predicate as the file's content, offline as
+// sign is. cosign v2 appends a DSSE layer to the sha256-<hex>.att tag;
+// cosign v3 stores a Sigstore bundle in the referrers tag sha256-<hex>.
+func (c *cosign) attest(t testing.TB, key keyPair, ref, typ string, predicate []byte) {
+	t.Helper()
+	if !strings.Contains(ref, "@sha256:") {
+		t.Fatalf("attest %s: attest by digest, not by tag", ref)
+	}
+	f, err := os.CreateTemp(c.bed.mkdir(t, "predicates"), "predicate-*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(predicate); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"attest", "--key", key.Key, "--type", typ, "--predicate", f.Name(), "-y"}
+	if c.v3() {
+		args = append(args, "--signing-config", c.bed.emptySigningConfig(t), "--trusted-root", c.bed.emptyTrustedRoot(t))
+	} else {
+		args = append(args, "--tlog-upload=false")
+	}
+	c.mustRun(t, append(args, ref)...)
+}

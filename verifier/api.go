@@ -68,7 +68,9 @@ type Layout string
 const (
 	// LayoutSigTag is a legacy cosign signature image tagged sha256-<hex>.sig.
 	LayoutSigTag Layout = "sig-tag"
-	// LayoutAttTag is a legacy cosign attestation image tagged sha256-<hex>.att.
+	// LayoutAttTag is a legacy cosign attestation image tagged
+	// sha256-<hex>.att (one DSSE envelope per layer). It is read only
+	// for rules with attestation requirements.
 	LayoutAttTag Layout = "att-tag"
 	// LayoutReferrersAPI is a Sigstore bundle found through the OCI 1.1
 	// referrers API.
@@ -88,8 +90,12 @@ type Verdict struct {
 	// `no signature from signer "release-key"`. Empty when allowed.
 	Reasons []string
 	// Evidence lists the verified signatures and attestations that
-	// satisfied the rule. On a denial it lists those that verified but
-	// were not enough (e.g. one signer of a threshold of two).
+	// satisfied the rule: first the signatures (by signer, in the rule's
+	// order), then the statements that satisfied each attestation
+	// requirement (Requirement set; in the rule's order). On a denial it
+	// lists those that verified but were not enough (e.g. one signer of a
+	// threshold of two, or the signatures of an image whose attestation
+	// is missing).
 	Evidence []Evidence
 	// Duration is how long verification took.
 	Duration time.Duration
@@ -104,8 +110,20 @@ type Evidence struct {
 	// Artifact is the digest of the manifest that carried the material
 	// (the .sig image, or the referrer manifest).
 	Artifact digest.Digest
-	// PredicateType is the in-toto predicate type, for DSSE material.
+	// PredicateType is the in-toto predicate type, for DSSE material,
+	// read from the verified statement.
 	PredicateType string
+	// Requirement is set on the evidence of an attestation requirement
+	// (see [policy.Attestation]): it is the requirement's predicate type,
+	// which the statement satisfied. It is empty on signature evidence.
+	// A statement that satisfies several requirements is listed once for
+	// each.
+	Requirement string
+	// Condition is the requirement's CEL condition that held for the
+	// statement, on one line (runs of white space, such as the newlines
+	// of a YAML block, collapsed into one space), or empty when the
+	// requirement has none (and on signature evidence).
+	Condition string
 	// Identity and Issuer are the certificate identity (the subject
 	// alternative name: an e-mail address or a URI such as a GitHub
 	// workflow) and the OIDC issuer of keyless signatures, as the Fulcio

@@ -45,20 +45,45 @@ const (
 	reasonLogMismatch  = "transparency log entry is for another signature or payload (signature or payload altered)"
 )
 
-// verify checks one prepared candidate against this signer. It returns
-// what the check proved, or a short reason why the candidate does not
-// count for this signer, with the underlying error (for debug logs)
-// when sigstore-go rejected it.
+// verify checks one prepared candidate against this signer as an image
+// signature. It returns what the check proved, or a short reason why
+// the candidate does not count as a signature by this signer, with the
+// underlying error (for debug logs) when sigstore-go rejected it.
 //
 // Legacy signatures are verified over the exact fetched payload
-// (WithArtifact); bundles are verified against the image digest
-// (WithArtifactDigest), and count as a signature only when the verified
-// statement's predicate type is cosign's signing predicate
+// (WithArtifact); DSSE statements (bundles) are verified against the
+// image digest (WithArtifactDigest), and count as a signature only when
+// the verified statement's predicate type is cosign's signing predicate
 // https://sigstore.dev/cosign/sign/v1. Any other predicate type is an
 // attestation: it proves the signer said something about the image, not
-// that the signer approved it for running, so it is not counted (it will
-// be evidence for attestation requirements).
+// that the signer approved it for running, so it is not counted (it is
+// evidence for attestation requirements, see [Sigstore.decideAttestations]).
 func (sc *signerCheck) verify(c *candidate, dgst digest.Digest) (verified, string, error) {
+	out, reason, err := sc.check(c, dgst)
+	return asSignature(c, out, reason, err)
+}
+
+// asSignature classifies the outcome of [signerCheck.check] for an
+// image signature requirement.
+func asSignature(c *candidate, out verified, reason string, err error) (verified, string, error) {
+	if reason != "" || c.payload != nil {
+		return out, reason, err
+	}
+	if out.predicateType != cosignSignPredicateType {
+		return out, fmt.Sprintf("attestation of type %s, not a signature", truncate(out.predicateType, 100)), nil
+	}
+	return out, "", nil
+}
+
+// check verifies one prepared candidate against this signer: the
+// signature (over the exact payload, or the DSSE envelope whose
+// statement must name dgst), the key or certificate identity, the log
+// entry and timestamps the signer's policy asks for. It returns what
+// the check proved (for DSSE statements, with the predicate type of the
+// verified statement), or a reason it failed. It does not say what the
+// candidate is good for: [signerCheck.verify] asks for a signature,
+// attestation requirements for a statement of their predicate type.
+func (sc *signerCheck) check(c *candidate, dgst digest.Digest) (verified, string, error) {
 	out := verified{logIndex: -1}
 	var artifact verify.ArtifactPolicyOption
 	if c.payload != nil {
@@ -119,9 +144,6 @@ func (sc *signerCheck) verify(c *candidate, dgst digest.Digest) (verified, strin
 		return out, "bundle holds no in-toto statement", nil
 	}
 	out.predicateType = res.Statement.GetPredicateType()
-	if out.predicateType != cosignSignPredicateType {
-		return out, fmt.Sprintf("attestation of type %s, not a signature", truncate(out.predicateType, 100)), nil
-	}
 	return out, "", nil
 }
 

@@ -3,6 +3,7 @@ package verifier
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/pullgate/pullgate/policy"
 )
@@ -10,7 +11,9 @@ import (
 // Check reports what in cfg no verifier could enforce, from the
 // configuration alone (no file is read), so that the proxy refuses to
 // start rather than silently not enforcing it: attestation
-// requirements; keyless signers without a trusted root (no trustedRoot
+// requirements without a predicate type or signers, or with a condition
+// that does not compile (Parse compiles conditions; this catches rules
+// built by hand); keyless signers without a trusted root (no trustedRoot
 // and no tuf for the default root, or a trustRoot name that trustRoots
 // does not define); key signers with tlog: required without a default
 // trusted root (their log entries are checked against its Rekor keys);
@@ -20,8 +23,8 @@ import (
 //
 // [Sigstore.Check] also checks the trusted material a verifier has
 // loaded. [Sigstore.Verify] never allows what either rejects: such a
-// signer never counts as having signed, and a rule with attestation
-// requirements is denied.
+// signer never counts as having signed (nor attested), and a requirement
+// that cannot be satisfied denies.
 func Check(cfg *policy.Config) error {
 	if cfg == nil {
 		return nil
@@ -64,10 +67,31 @@ func checkRules(cfg *policy.Config, unsupported func(*policy.Signer) string) err
 		if r == nil {
 			continue
 		}
-		if len(r.Attestations) > 0 {
-			errs = append(errs, fmt.Errorf("policy %q: attestation requirements are not supported yet", r.Name))
+		signers := slices.Clone(r.Signers)
+		for i, a := range r.Attestations {
+			if a == nil {
+				errs = append(errs, fmt.Errorf("policy %q: attestation requirement %d is not configured", r.Name, i+1))
+				continue
+			}
+			what := fmt.Sprintf("attestation %s in policy %q", a.PredicateType, r.Name)
+			if a.PredicateType == "" {
+				errs = append(errs, fmt.Errorf("policy %q: attestation requirement %d has no predicate type", r.Name, i+1))
+			}
+			if a.Program == nil && a.Condition != "" {
+				if _, err := policy.CompileCondition(a.Condition); err != nil {
+					errs = append(errs, fmt.Errorf("%s: condition does not compile: %w", what, err))
+				}
+			}
+			if len(attestationSigners(r, a)) == 0 {
+				errs = append(errs, fmt.Errorf("%s: no signers whose attestations count", what))
+			}
+			for _, sg := range a.Signers {
+				if !slices.Contains(signers, sg) {
+					signers = append(signers, sg)
+				}
+			}
 		}
-		for _, sg := range r.Signers {
+		for _, sg := range signers {
 			if sg == nil {
 				continue
 			}

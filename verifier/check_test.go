@@ -52,7 +52,6 @@ func TestCheck(t *testing.T) {
 			}},
 		}},
 		want: []string{
-			`policy "apps": attestation requirements are not supported yet`,
 			`signer "ci" in policy "apps": keyless signer needs a trusted root (set trustedRoot or tuf), and none is configured`,
 			`signer "k" in policy "strict": tlog: required needs a trusted root with the transparency log's key (set trustedRoot or tuf), and none is configured`,
 			`signer "rsa" in policy "weak": RSA key of 1024 bits is too short (need 2048 or more)`,

@@ -311,7 +311,7 @@ func TestVerifyVerdicts(t *testing.T) {
 			}}
 		},
 	}, {
-		name: "attestation requirements are denied without fetching",
+		name: "signed but the required attestation is missing",
 		setup: func(t *testing.T, e *env) {
 			must(t, verifiertest.SignLegacy(t.Context(), e.u.repo, e.desc.Digest, e.a))
 		},
@@ -321,7 +321,11 @@ func TestVerifyVerdicts(t *testing.T) {
 			return r
 		},
 		want: func(t *testing.T, e *env) *verifier.Verdict {
-			return &verifier.Verdict{Reasons: []string{`policy "apps" requires attestations, which are not supported yet`}}
+			return &verifier.Verdict{
+				Reasons: []string{`no attestation of type https://slsa.dev/provenance/v0.2 found`},
+				// The signature verified: it is evidence, not enough.
+				Evidence: []verifier.Evidence{{Signer: "a", Layout: verifier.LayoutSigTag, Artifact: e.u.sigArtifact(t, e.desc), LogIndex: -1}},
+			}
 		},
 	}}
 	for _, tt := range tests {

@@ -28,6 +28,7 @@ const (
 	mediaTypeOCIIndex      = "application/vnd.oci.image.index.v1+json"
 	mediaTypeDockerList    = "application/vnd.docker.distribution.manifest.list.v2+json"
 	mediaTypeInToto        = "application/vnd.in-toto+json"
+	mediaTypeDSSE          = "application/vnd.dsse.envelope.v1+json"
 )
 
 // cosignSignPredicateType is the predicate type of the in-toto statement
@@ -39,7 +40,8 @@ const cosignSignPredicateType = "https://sigstore.dev/cosign/sign/v1"
 const fetchConcurrencyPerStage = 4
 
 // candidate is one piece of signature material: a legacy simple-signing
-// signature or a Sigstore bundle. A candidate with a reject reason was
+// signature, a legacy DSSE attestation (a .att layer) or a Sigstore
+// bundle. A candidate with a reject reason was
 // found but is unusable whatever the signer (malformed, wrong digest,
 // oversize); it still counts as "found" so denials can say why.
 type candidate struct {
@@ -61,6 +63,22 @@ type candidate struct {
 	// tlogNote, when not empty, explains a log entry the conversion had
 	// to leave out; it is appended to "no transparency log entry".
 	tlogNote string
+
+	// dsse says the candidate is a DSSE in-toto statement (a bundle or a
+	// .att layer), which may be an attestation; statement is its payload,
+	// the bytes the DSSE signature covers. claimedType is the predicate
+	// type the statement states, read before verification: it only
+	// explains denials (which requirement a statement was meant for) and
+	// never decides anything.
+	dsse      bool
+	statement []byte
+	// simpleSigning says the candidate is a legacy simple-signing
+	// signature: never an attestation.
+	simpleSigning bool
+	claimedType   string
+	// parsed caches the statement parsed after a verification succeeded.
+	parsed   *statement
+	parseErr error
 }
 
 // material is the result of discovery.
@@ -104,23 +122,40 @@ type blobJob struct {
 	artifact digest.Digest
 	where    string
 	layer    ociDescriptor
-	legacy   bool
+	legacy   bool // a simple-signing payload
+	envelope bool // a .att DSSE envelope
 }
 
-// discover fetches all signature material for img: the referrers (API,
-// else the referrers tag) and the legacy .sig tag, concurrently. Each
-// branch fetches at most MaxSignatures signature blobs (and the
-// referrers branch at most MaxSignatures referrer manifests), at most
-// fetchConcurrencyPerStage at a time.
-func (s *Sigstore) discover(ctx context.Context, src Source, img Image) material {
-	var ref, sig material
+// discover fetches the signature material for img, concurrently: the
+// referrers (API, else the referrers tag) always, since they hold
+// signatures and attestations alike; the legacy .sig tag when sigs is
+// set (the rule requires signatures); the legacy .att tag when atts is
+// set (it has attestation requirements). Each branch fetches at most
+// MaxSignatures blobs (and the referrers branch at most MaxSignatures
+// referrer manifests), at most fetchConcurrencyPerStage at a time. The
+// candidates come in a fixed order: referrers (sorted by digest), then
+// .sig layers, then .att layers, each in manifest order.
+func (s *Sigstore) discover(ctx context.Context, src Source, img Image, sigs, atts bool) material {
+	var ref, sig, att material
 	var g errgroup.Group
 	g.Go(func() error { ref = s.discoverReferrers(ctx, src, img); return nil })
-	g.Go(func() error { sig = s.discoverSigTag(ctx, src, img); return nil })
+	if sigs {
+		g.Go(func() error {
+			sig = s.discoverTag(ctx, src, img, sigTag(img.Digest), LayoutSigTag, mediaTypeSimpleSigning)
+			return nil
+		})
+	}
+	if atts {
+		g.Go(func() error {
+			att = s.discoverTag(ctx, src, img, attTag(img.Digest), LayoutAttTag, mediaTypeDSSE)
+			return nil
+		})
+	}
 	_ = g.Wait() // the branches record their errors in material
 	var m material
 	m.add(ref)
 	m.add(sig)
+	m.add(att)
 	return m
 }
 
@@ -129,15 +164,21 @@ func sigTag(dgst digest.Digest) string {
 	return string(dgst.Algorithm()) + "-" + dgst.Encoded() + ".sig"
 }
 
+// attTag is the legacy attestation tag for dgst: sha256-<hex>.att.
+func attTag(dgst digest.Digest) string {
+	return string(dgst.Algorithm()) + "-" + dgst.Encoded() + ".att"
+}
+
 // referrersTag is the referrers tag schema's tag for dgst: sha256-<hex>.
 func referrersTag(dgst digest.Digest) string {
 	return string(dgst.Algorithm()) + "-" + dgst.Encoded()
 }
 
-// discoverSigTag reads the legacy sha256-<hex>.sig image.
-func (s *Sigstore) discoverSigTag(ctx context.Context, src Source, img Image) material {
+// discoverTag reads a legacy cosign image: the sha256-<hex>.sig image
+// (layers of mediaType simple-signing) or the sha256-<hex>.att image
+// (layers of mediaType DSSE envelope).
+func (s *Sigstore) discoverTag(ctx context.Context, src Source, img Image, tag string, layout Layout, mediaType string) material {
 	var m material
-	tag := sigTag(img.Digest)
 	body, _, err := src.Manifest(ctx, tag, s.cfg.limits.MaxManifestBytes)
 	err = checkSize(body, s.cfg.limits.MaxManifestBytes, err)
 	switch {
@@ -158,16 +199,21 @@ func (s *Sigstore) discoverSigTag(ctx context.Context, src Source, img Image) ma
 	}
 	var jobs []blobJob
 	for i, l := range mf.Layers {
-		if l.MediaType != mediaTypeSimpleSigning {
+		if l.MediaType != mediaType {
 			continue
 		}
 		jobs = append(jobs, blobJob{
-			layout: LayoutSigTag, artifact: artifact, layer: l, legacy: true,
+			layout: layout, artifact: artifact, layer: l,
+			legacy: mediaType == mediaTypeSimpleSigning, envelope: mediaType == mediaTypeDSSE,
 			where: fmt.Sprintf("%s layer %d", tag, i),
 		})
 	}
 	if n := s.cfg.limits.MaxSignatures; len(jobs) > n {
-		m.notes = append(m.notes, fmt.Sprintf("%s has %d signatures; only the first %d were read", tag, len(jobs), n))
+		what := "signatures"
+		if layout == LayoutAttTag {
+			what = "attestations"
+		}
+		m.notes = append(m.notes, fmt.Sprintf("%s has %d %s; only the first %d were read", tag, len(jobs), what, n))
 		jobs = jobs[:n]
 	}
 	m.add(s.fetchBlobs(ctx, src, img, jobs))
@@ -357,8 +403,13 @@ func (s *Sigstore) fetchBlobs(ctx context.Context, src Source, img Image, jobs [
 func (s *Sigstore) fetchBlob(ctx context.Context, src Source, img Image, j blobJob) (*candidate, error) {
 	c := &candidate{layout: j.layout, artifact: j.artifact, where: j.where}
 	what := "bundle"
-	if j.legacy {
+	switch {
+	case j.legacy:
 		what = "signature payload"
+		c.simpleSigning = true
+	case j.envelope:
+		what = "attestation envelope"
+		c.dsse = true
 	}
 	maxBytes := s.cfg.limits.MaxSignatureBytes
 	dgst, err := parseSHA256(j.layer.Digest)
@@ -386,9 +437,12 @@ func (s *Sigstore) fetchBlob(ctx context.Context, src Source, img Image, j blobJ
 		c.reject = fmt.Sprintf("%s blob %s: registry returned bytes with digest %s", what, dgst, got)
 		return c, nil
 	}
-	if j.legacy {
+	switch {
+	case j.legacy:
 		prepareLegacy(c, blob, j.layer.Annotations, img.Digest)
-	} else {
+	case j.envelope:
+		prepareEnvelope(c, blob, j.layer.Annotations, img.Digest)
+	default:
 		prepareBundle(c, blob, img.Digest)
 	}
 	return c, nil
@@ -445,27 +499,78 @@ func prepareBundle(c *candidate, blob []byte, dgst digest.Digest) {
 		c.reject = fmt.Sprintf("bundle payload type is %q, not %s", truncate(env.GetPayloadType(), 80), mediaTypeInToto)
 		return
 	}
-	var stmt struct {
-		Subject []struct {
-			Digest map[string]string `json:"digest"`
-		} `json:"subject"`
-	}
-	if err := json.Unmarshal(env.GetPayload(), &stmt); err != nil {
-		c.reject = "bundle payload is not an in-toto statement"
-		return
-	}
-	named := false
-	for _, sub := range stmt.Subject {
-		if sub.Digest[string(digest.SHA256)] == dgst.Encoded() {
-			named = true
-			break
-		}
-	}
-	if !named {
-		c.reject = "bundle statement does not name " + dgst.String()
+	c.dsse = true
+	if !precheckStatement(c, env.GetPayload(), dgst) {
 		return
 	}
 	c.entity = &b
+}
+
+// prepareEnvelope converts a legacy .att layer (a DSSE envelope and its
+// layer annotations) into a bundle, and pre-checks its statement as
+// [prepareBundle] does. The layer's predicateType annotation is never
+// read: the predicate type comes from the statement.
+func prepareEnvelope(c *candidate, blob []byte, annotations map[string]string, dgst digest.Digest) {
+	c.dsse = true
+	env, err := parseEnvelope(blob)
+	if err != nil {
+		c.reject = err.Error()
+		return
+	}
+	if !precheckStatement(c, env.GetPayload(), dgst) {
+		return
+	}
+	b, err := envelopeBundle(env, annotations, true)
+	if err != nil {
+		c.reject = "malformed legacy attestation: " + firstLine(err)
+		return
+	}
+	kb := b
+	if annotations[annotationCertificate] != "" {
+		if kb, err = envelopeBundle(env, annotations, false); err != nil {
+			c.reject = "malformed legacy attestation: " + firstLine(err)
+			return
+		}
+		c.certified = true
+	}
+	if why := unsupportedRekorEntry(annotations); why != "" {
+		c.tlogNote = " (" + why + ")"
+	}
+	c.entity, c.keyEntity = b, kb
+}
+
+// precheckStatement reads a DSSE payload, unverified, as an in-toto
+// statement: it records the payload and the predicate type it claims,
+// and rejects the candidate when no subject names dgst (a statement
+// about another image, copied here). It reports whether c is still a
+// candidate. sigstore-go checks the subject again during verification,
+// and the verifier once more on the verified statement.
+func precheckStatement(c *candidate, payload []byte, dgst digest.Digest) bool {
+	noun := "bundle"
+	if c.layout == LayoutAttTag {
+		noun = "attestation"
+	}
+	c.statement = payload
+	var stmt struct {
+		PredicateType any `json:"predicateType"`
+		Subject       []struct {
+			Digest map[string]any `json:"digest"`
+		} `json:"subject"`
+	}
+	if err := json.Unmarshal(payload, &stmt); err != nil {
+		c.reject = noun + " payload is not an in-toto statement"
+		return false
+	}
+	if pt, ok := stmt.PredicateType.(string); ok {
+		c.claimedType = truncate(pt, 200)
+	}
+	for _, sub := range stmt.Subject {
+		if sub.Digest[string(digest.SHA256)] == dgst.Encoded() {
+			return true
+		}
+	}
+	c.reject = noun + " statement does not name " + dgst.String()
+	return false
 }
 
 // checkSize enforces maxBytes on a fetched body even when a Source

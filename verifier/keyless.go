@@ -68,7 +68,9 @@ func newKeylessCheck(k *policy.Keyless, tlog policy.TLogPolicy, st trustState, s
 	if err != nil {
 		return nil, err
 	}
-	opts := []verify.VerifierOption{verify.WithObserverTimestamps(1)}
+	// The verifier parses verified statements itself (attestations), so
+	// sigstore-go need not build the predicate.
+	opts := []verify.VerifierOption{verify.WithObserverTimestamps(1), verify.WithoutStatementPredicate()}
 	if sct {
 		opts = append(opts, verify.WithSignedCertificateTimestamps(1))
 	}

@@ -2,8 +2,9 @@ package verifier
 
 // Conversion of legacy cosign signatures (one simple-signing layer of a
 // sha256-<hex>.sig image, or of a cosign v2 experimental OCI 1.1 signature
-// referrer) into Sigstore bundles that stock sigstore-go verifies
-// (FORMATS.md §2.3, route A). It is pure: it sees only bytes already
+// referrer) and legacy attestations (one DSSE envelope layer of a
+// sha256-<hex>.att image) into Sigstore bundles that stock sigstore-go
+// verifies (FORMATS.md §2.3, route A). It is pure: it sees only bytes already
 // fetched and hashed by discovery. It is shared by key and keyless
 // verification: it carries the certificate, the Rekor entry with its
 // inclusion promise (SET) and the RFC 3161 timestamp.
@@ -29,6 +30,7 @@ import (
 
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
 	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 )
@@ -88,7 +90,28 @@ func convertLegacy(payload []byte, annotations map[string]string, withCertificat
 		return nil, fmt.Errorf("%s annotation is empty", annotationSignature)
 	}
 	sum := sha256.Sum256(payload)
+	vm, err := legacyMaterial(annotations, withCertificate)
+	if err != nil {
+		return nil, err
+	}
+	return newLegacyBundle(vm, &protobundle.Bundle_MessageSignature{
+		MessageSignature: &protocommon.MessageSignature{
+			MessageDigest: &protocommon.HashOutput{
+				Algorithm: protocommon.HashAlgorithm_SHA2_256,
+				Digest:    sum[:],
+			},
+			Signature: sig,
+		},
+	})
+}
 
+// legacyMaterial builds the verification material of a legacy layer
+// (a .sig simple-signing layer or a .att DSSE layer) from its
+// annotations: the certificate (when withCertificate and present) or
+// an empty public key hint, the Rekor entry of the bundle annotation
+// (left out when sigstore-go cannot verify its kind, see
+// [unsupportedRekorEntry]) and the RFC 3161 timestamp.
+func legacyMaterial(annotations map[string]string, withCertificate bool) (*protobundle.VerificationMaterial, error) {
 	vm := &protobundle.VerificationMaterial{}
 	if certPEM := annotations[annotationCertificate]; certPEM != "" && withCertificate {
 		block, _ := pem.Decode([]byte(certPEM))
@@ -121,25 +144,77 @@ func convertLegacy(payload []byte, annotations map[string]string, withCertificat
 			Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: der}},
 		}
 	}
+	return vm, nil
+}
 
-	pb := &protobundle.Bundle{
-		MediaType:            legacyBundleMediaType,
-		VerificationMaterial: vm,
-		Content: &protobundle.Bundle_MessageSignature{
-			MessageSignature: &protocommon.MessageSignature{
-				MessageDigest: &protocommon.HashOutput{
-					Algorithm: protocommon.HashAlgorithm_SHA2_256,
-					Digest:    sum[:],
-				},
-				Signature: sig,
-			},
-		},
+func newLegacyBundle(vm *protobundle.VerificationMaterial, content any) (*bundle.Bundle, error) {
+	pb := &protobundle.Bundle{MediaType: legacyBundleMediaType, VerificationMaterial: vm}
+	switch c := content.(type) {
+	case *protobundle.Bundle_MessageSignature:
+		pb.Content = c
+	case *protobundle.Bundle_DsseEnvelope:
+		pb.Content = c
+	default:
+		return nil, fmt.Errorf("unknown bundle content %T", content)
 	}
 	b, err := bundle.NewBundle(pb)
 	if err != nil {
 		return nil, fmt.Errorf("convert to bundle: %w", err)
 	}
 	return b, nil
+}
+
+// dsseEnvelope is a DSSE envelope as cosign writes it into a .att layer:
+// JSON with a base64 payload and base64 signatures.
+type dsseEnvelope struct {
+	PayloadType string `json:"payloadType"`
+	Payload     string `json:"payload"`
+	Signatures  []struct {
+		KeyID string `json:"keyid"`
+		Sig   string `json:"sig"`
+	} `json:"signatures"`
+}
+
+// parseEnvelope parses a .att layer blob: a DSSE envelope of an in-toto
+// statement with exactly one signature. It returns the envelope with
+// its payload (the statement) and signature decoded.
+func parseEnvelope(blob []byte) (*protodsse.Envelope, error) {
+	var env dsseEnvelope
+	if err := json.Unmarshal(blob, &env); err != nil {
+		return nil, errors.New("attestation layer is not a DSSE envelope")
+	}
+	if env.PayloadType != mediaTypeInToto {
+		return nil, fmt.Errorf("DSSE payload type is %q, not %s", truncate(env.PayloadType, 80), mediaTypeInToto)
+	}
+	payload, err := base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil || len(payload) == 0 {
+		return nil, errors.New("DSSE payload is not base64")
+	}
+	if len(env.Signatures) != 1 {
+		return nil, errors.New("DSSE envelope must have exactly one signature")
+	}
+	sig, err := base64.StdEncoding.DecodeString(env.Signatures[0].Sig)
+	if err != nil || len(sig) == 0 {
+		return nil, errors.New("DSSE signature is not base64")
+	}
+	return &protodsse.Envelope{
+		Payload:     payload,
+		PayloadType: env.PayloadType,
+		Signatures:  []*protodsse.Signature{{Sig: sig, Keyid: env.Signatures[0].KeyID}},
+	}, nil
+}
+
+// envelopeBundle converts one legacy .att layer (a DSSE envelope and the
+// layer's annotations) into a v0.1 Sigstore bundle holding the envelope
+// (FORMATS.md §2.3). Verify it with verify.WithArtifactDigest over the
+// image digest: the statement's subject must name it. withCertificate
+// is as for [legacyBundle].
+func envelopeBundle(env *protodsse.Envelope, annotations map[string]string, withCertificate bool) (*bundle.Bundle, error) {
+	vm, err := legacyMaterial(annotations, withCertificate)
+	if err != nil {
+		return nil, err
+	}
+	return newLegacyBundle(vm, &protobundle.Bundle_DsseEnvelope{DsseEnvelope: env})
 }
 
 // rekorBundle is cosign's pkg/cosign/bundle.RekorBundle as serialised in

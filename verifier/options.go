@@ -47,9 +47,10 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithLimits bounds what the verifier reads per image digest: the size
-// of each manifest (the .sig image, the referrers index, each referrer
-// manifest), the number of signature candidates read per layout, and the
-// size of each signature payload or bundle. Zero fields take the
+// of each manifest (the .sig and .att images, the referrers index, each
+// referrer manifest), the number of signature or attestation candidates
+// read per layout (.sig layers, .att layers, referrers), and the size of
+// each signature payload, attestation envelope or bundle. Zero fields take the
 // defaults; negative fields are an error. The default is
 // MaxManifestBytes 4 MiB, MaxSignatures 64, MaxSignatureBytes 4 MiB.
 func WithLimits(l policy.Limits) Option {
@@ -70,7 +71,8 @@ func WithLimits(l policy.Limits) Option {
 	}
 }
 
-// WithClock sets the clock used to measure [Verdict.Duration]. It is
+// WithClock sets the clock used to measure [Verdict.Duration] and the
+// value of now in attestation conditions (the time Verify starts). It is
 // never used to judge certificate validity: keyless certificates are
 // checked at the signing time a transparency log or an RFC 3161
 // timestamp proves, never at the current time. The default is

@@ -157,14 +157,14 @@ func newKeyCheck(id string, pub crypto.PublicKey, tlog policy.TLogPolicy, tm roo
 	})
 	c := &signerCheck{identity: id, key: true, tlog: tlog, policy: []verify.PolicyOption{verify.WithKey()}}
 	if tlog != policy.TLogRequired {
-		if c.noLog, err = verify.NewVerifier(keyTM, verify.WithNoObserverTimestamps()); err != nil {
+		if c.noLog, err = verify.NewVerifier(keyTM, verify.WithNoObserverTimestamps(), verify.WithoutStatementPredicate()); err != nil {
 			return &signerCheck{identity: id, unsupported: "build verifier: " + firstLine(err)}
 		}
 	}
 	if tlog != policy.TLogSkip && tm != nil && len(tm.RekorLogs()) > 0 {
 		c.tm = &rekorOnly{logs: tm.RekorLogs()}
 		both := root.TrustedMaterialCollection{keyTM, c.tm}
-		if c.withLog, err = verify.NewVerifier(both, verify.WithTransparencyLog(1), verify.WithNoObserverTimestamps()); err != nil {
+		if c.withLog, err = verify.NewVerifier(both, verify.WithTransparencyLog(1), verify.WithNoObserverTimestamps(), verify.WithoutStatementPredicate()); err != nil {
 			return &signerCheck{identity: id, unsupported: "build verifier: " + firstLine(err)}
 		}
 	}

@@ -44,7 +44,8 @@ func New(opts ...Option) (*Sigstore, error) {
 }
 
 // Verify discovers signature material for img in src and checks it
-// against rule.
+// against rule: its signature threshold and every one of its
+// attestation requirements.
 //
 // It returns a non-nil *Verdict and a nil error when it could decide,
 // whether the verdict allows or denies. It returns a nil verdict and an
@@ -57,12 +58,14 @@ func New(opts ...Option) (*Sigstore, error) {
 // A rule with threshold 0 and no attestation requirements is allowed
 // without contacting src. Signers this verifier cannot enforce (see
 // [Sigstore.Check]; also signers whose trusted root is not available
-// yet) never count as having signed, and rules with attestation
-// requirements are denied.
+// yet) never count as having signed, and a requirement none of whose
+// signers can be enforced (or whose condition does not compile) denies
+// without contacting src.
 //
 // Each trusted root is read once, when Verify starts: one verdict is
 // always judged against one generation of each root (see
-// [Sigstore.Generation]). Verify does no I/O but through src.
+// [Sigstore.Generation]). Conditions see that start time as now.
+// Verify does no I/O but through src.
 func (s *Sigstore) Verify(ctx context.Context, src Source, img Image, rule *policy.Rule) (*Verdict, error) {
 	start := s.cfg.now()
 	if rule == nil {
@@ -76,40 +79,65 @@ func (s *Sigstore) Verify(ctx context.Context, src Source, img Image, rule *poli
 		v.Duration = s.cfg.now().Sub(start)
 		return v
 	}
-	if len(rule.Attestations) > 0 {
-		v.Reasons = []string{fmt.Sprintf("policy %q requires attestations, which are not supported yet", rule.Name)}
-		return done(), nil
-	}
-	threshold := rule.Signatures.Threshold
-	if threshold <= 0 {
+	threshold := max(rule.Signatures.Threshold, 0)
+	if threshold == 0 && len(rule.Attestations) == 0 {
 		v.Allowed = true
 		return done(), nil
 	}
 
-	signers := countedSigners(rule)
-	checks := make([]*signerCheck, len(signers))
-	usable := map[string]bool{}
 	snap := s.snapshot()
-	for i, sg := range signers {
-		checks[i] = s.signerCheck(sg, snap)
-		if checks[i].unsupported == "" {
-			usable[checks[i].identity] = true
+	checkOf := func(sg *policy.Signer) *signerCheck { return s.signerCheck(sg, snap) }
+	var signers []*policy.Signer
+	var checks []*signerCheck
+	if threshold > 0 {
+		signers = countedSigners(rule)
+		checks = make([]*signerCheck, len(signers))
+		usable := map[string]bool{}
+		for i, sg := range signers {
+			checks[i] = checkOf(sg)
+			if checks[i].unsupported == "" {
+				usable[checks[i].identity] = true
+			}
+		}
+		if len(usable) < threshold {
+			// No material could satisfy the rule: say why without fetching.
+			v.Reasons = unsatisfiable(threshold, signers, checks)
 		}
 	}
-	if len(usable) < threshold {
-		// No material could satisfy the rule: say why without fetching.
-		v.Reasons = unsatisfiable(threshold, signers, checks)
+	plans := s.planAttestations(rule, checkOf)
+	for _, p := range plans {
+		v.Reasons = append(v.Reasons, p.unsatisfiable...)
+	}
+	if len(v.Reasons) > 0 {
 		return done(), nil
 	}
 	if src == nil {
 		return nil, fmt.Errorf("verify %s: no source", img)
 	}
 
-	m := s.discover(ctx, src, img)
+	m := s.discover(ctx, src, img, threshold > 0, len(plans) > 0)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("verify %s: %w", img, err)
 	}
-	s.decide(ctx, v, threshold, signers, checks, m)
+	memo := checkMemo{}
+	allowed := true
+	if threshold > 0 {
+		allowed = s.decide(ctx, v, threshold, signers, checks, m, memo)
+	}
+	for _, p := range plans {
+		ok, reasons := s.decideAttestation(ctx, v, p, m, memo, start)
+		allowed = allowed && ok
+		v.Reasons = append(v.Reasons, reasons...)
+	}
+	if err := ctx.Err(); err != nil {
+		// A condition may have failed because ctx ended: not a denial.
+		return nil, fmt.Errorf("verify %s: %w", img, err)
+	}
+	if allowed {
+		v.Allowed, v.Reasons = true, nil
+	} else {
+		v.Reasons = append(v.Reasons, m.notes...)
+	}
 	if len(m.errs) > 0 {
 		err := fetchErrors(m.errs)
 		if !v.Allowed {
@@ -186,10 +214,19 @@ func signerName(sg *policy.Signer) string {
 	return sg.Name
 }
 
-// decide checks every candidate against every counted signer and fills
-// in v. It is the pure core: no I/O, only the material in m.
-func (s *Sigstore) decide(ctx context.Context, v *Verdict, threshold int, signers []*policy.Signer, checks []*signerCheck, m material) {
+// decide checks every candidate that may be a signature (not the .att
+// layers) against every counted signer, appends the evidence and, when
+// fewer than threshold signers signed, the reasons to v. It reports
+// whether the threshold is met. It is the pure core: no I/O, only the
+// material in m.
+func (s *Sigstore) decide(ctx context.Context, v *Verdict, threshold int, signers []*policy.Signer, checks []*signerCheck, m material, memo checkMemo) bool {
 	log := s.cfg.logger
+	cands := make([]*candidate, 0, len(m.candidates))
+	for _, c := range m.candidates {
+		if c.layout != LayoutAttTag {
+			cands = append(cands, c)
+		}
+	}
 	var have []string
 	satisfied := map[string]bool{} // by signer identity
 	missing := make([]string, 0, len(signers))
@@ -204,12 +241,13 @@ func (s *Sigstore) decide(ctx context.Context, v *Verdict, threshold int, signer
 		}
 		var failures tally
 		ok := false
-		for _, c := range m.candidates {
+		for _, c := range cands {
 			if c.reject != "" {
 				failures.add(c.reject)
 				continue
 			}
-			got, reason, err := sc.verify(c, v.Image.Digest)
+			r := memo.check(sc, c, v.Image.Digest)
+			got, reason, err := asSignature(c, r.got, r.reason, r.err)
 			if reason != "" {
 				failures.add(reason)
 				log.DebugContext(ctx, "signature rejected", "image", v.Image.String(), "policy", v.Policy,
@@ -217,7 +255,7 @@ func (s *Sigstore) decide(ctx context.Context, v *Verdict, threshold int, signer
 				continue
 			}
 			ok = true
-			ev := Evidence{
+			v.Evidence = append(v.Evidence, Evidence{
 				Signer:          name,
 				Layout:          c.layout,
 				Artifact:        c.artifact,
@@ -227,11 +265,8 @@ func (s *Sigstore) decide(ctx context.Context, v *Verdict, threshold int, signer
 				LogIndex:        got.logIndex,
 				IntegratedTime:  got.integratedTime,
 				SignedTimestamp: got.signedTime,
-			}
-			if sc.keyless != nil || got.logIndex >= 0 {
-				ev.TrustRoot = sc.rootName
-			}
-			v.Evidence = append(v.Evidence, ev)
+				TrustRoot:       evidenceRoot(sc, got),
+			})
 		}
 		if ok {
 			have = append(have, name)
@@ -239,7 +274,7 @@ func (s *Sigstore) decide(ctx context.Context, v *Verdict, threshold int, signer
 			continue
 		}
 		missing = append(missing, name)
-		if len(m.candidates) > 0 {
+		if len(cands) > 0 {
 			perSigner = append(perSigner, fmt.Sprintf("no valid signature from signer %q (%s)", name, failures.summary()))
 		}
 	}
@@ -250,10 +285,9 @@ func (s *Sigstore) decide(ctx context.Context, v *Verdict, threshold int, signer
 	}
 
 	if len(satisfied) >= threshold {
-		v.Allowed = true
-		return
+		return true
 	}
-	if len(m.candidates) == 0 {
+	if len(cands) == 0 {
 		v.Reasons = append(v.Reasons, "no signature found for "+v.Image.String())
 		for i, sg := range signers {
 			if checks[i].unsupported != "" {
@@ -266,7 +300,7 @@ func (s *Sigstore) decide(ctx context.Context, v *Verdict, threshold int, signer
 		}
 		v.Reasons = append(v.Reasons, perSigner...)
 	}
-	v.Reasons = append(v.Reasons, m.notes...)
+	return false
 }
 
 // thresholdLine summarises a missed threshold, e.g.
@@ -316,10 +350,13 @@ func (t *tally) add(reason string) {
 
 // summary renders e.g. "1 signature found: signed by another key" or
 // "3 signatures found: 2 signed by another key; 1 signature payload names …".
-func (t *tally) summary() string {
-	found := fmt.Sprintf("%d signature found", t.total)
+func (t *tally) summary() string { return t.summaryOf("signature") }
+
+// summaryOf is summary for another noun ("attestation").
+func (t *tally) summaryOf(noun string) string {
+	found := fmt.Sprintf("%d %s found", t.total, noun)
 	if t.total != 1 {
-		found = fmt.Sprintf("%d signatures found", t.total)
+		found = fmt.Sprintf("%d %ss found", t.total, noun)
 	}
 	if len(t.order) == 1 {
 		return found + ": " + t.order[0]
@@ -334,6 +371,25 @@ func (t *tally) summary() string {
 		parts = append(parts, fmt.Sprintf("%d %s", t.n[r], r))
 	}
 	return found + ": " + strings.Join(parts, "; ")
+}
+
+// outcome renders the outcomes of a condition over the statements it
+// judged: "false" or "error: …" for one statement, else e.g.
+// "2 statements: 1 false; 1 error: no such key: builder".
+func (t *tally) outcome() string {
+	if t.total == 1 {
+		return t.order[0]
+	}
+	const maxShown = 5
+	parts := make([]string, 0, maxShown+1)
+	for i, r := range t.order {
+		if i == maxShown {
+			parts = append(parts, "…")
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%d %s", t.n[r], r))
+	}
+	return fmt.Sprintf("%d statements: %s", t.total, strings.Join(parts, "; "))
 }
 
 // fetchErrors are the faults of one discovery, reported as one line.

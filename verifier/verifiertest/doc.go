@@ -9,7 +9,10 @@
 //   - [SignBundle]: cosign v3's default (and v2 --new-bundle-format), a
 //     Sigstore bundle v0.3 with a DSSE in-toto statement, stored as an OCI
 //     1.1 referrer (or in the sha256-<hex> referrers tag on registries
-//     without the referrers API).
+//     without the referrers API);
+//   - [AttestLegacy]: cosign v2's `cosign attest`, a DSSE envelope of an
+//     in-toto v0.1 statement appended to the sha256-<hex>.att image
+//     ([SignBundleWithPredicate] is cosign v3's attest).
 //
 // Keyless signatures come from a [Sigstore], an in-process Fulcio CA,
 // Rekor log and timestamp authority built on sigstore-go's
@@ -17,7 +20,10 @@
 // layer with certificate, chain, Rekor bundle (SET) and RFC 3161
 // timestamp annotations; [Sigstore.SignBundleKeyless] a keyless bundle
 // v0.3 (with inclusion promise and proof) as a referrer;
-// [Sigstore.SignLegacyKeyWithLog] a key signature logged in its Rekor.
+// [Sigstore.SignLegacyKeyWithLog] a key signature logged in its Rekor;
+// [Sigstore.AttestLegacyKeyless] and [Sigstore.AttestLegacyKeyWithLog]
+// the same for .att attestations (with [KeylessOptions.IntotoV001], logged
+// as cosign before v2.2 did).
 // [Sigstore.TrustedRoot] and [Sigstore.TrustedRootJSON] are the matching
 // trust material; [GitHubWorkflow] builds a GitHub Actions identity.
 // Its certificates carry no SCT (verify with SCT checks off, or with a

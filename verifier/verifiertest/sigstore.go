@@ -335,6 +335,10 @@ type KeylessOptions struct {
 	// bundle tlog entries (the proof stays), as with Rekor v2: the entry
 	// then proves inclusion but signs no integrated time.
 	NoInclusionPromise bool
+	// IntotoV001 logs legacy attestations as Rekor intoto v0.0.1 entries,
+	// as cosign before v2.2 did (and --rekor-entry-type=intoto), instead
+	// of dsse v0.0.1.
+	IntotoV001 bool
 }
 
 func (o KeylessOptions) integratedTime() time.Time {
