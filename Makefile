@@ -53,6 +53,14 @@ tools:
 e2e: tools build
 	PULLGATE_BIN=$(abspath $(BIN)/pullgate) $(GO) test -tags e2e -count=1 -timeout 10m -v ./e2e/
 
+# The performance benchmark, a program (not a test): it starts the real
+# docker-registry upstream, distribution's pull-through proxy as the peer
+# and bin/pullgate, and prints one table of ratios measured in the same
+# run (README "Performance"). About 2 minutes on 2 cores; needs ~3 GB of
+# scratch disk, removed afterwards. BENCHFLAGS e.g. -runs 7 -out table.md.
+bench: tools build
+	$(GO) run ./e2e/bench -pullgate $(abspath $(BIN)/pullgate) $(BENCHFLAGS)
+
 image:
 	@echo "no Docker engine here: build the image elsewhere with: docker build -t pullgate:$(VERSION) ."
 

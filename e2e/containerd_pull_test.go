@@ -32,6 +32,15 @@ policies:
     signers:
       - name: ` + signerName + `
         key: {path: keys/release.pub}
+  - name: attested
+    images: ["` + upstreamName + `/e2e/ctrd-att/**"]
+    mode: enforce
+    signers:
+      - name: ` + signerName + `
+        key: {path: keys/release.pub}
+    attestations:
+      - predicateType: slsaprovenance
+        condition: 'predicate.builder.id == "` + builderID + `"'
   - name: mirror
     images: ["` + mirrorName + `/e2e/**"]
     mode: enforce
@@ -39,6 +48,9 @@ policies:
       - name: ` + signerName + `
         key: {path: keys/release.pub}
 unmatched: deny
+# Tags are re-resolved on every request here, so the moved-tag cases see a
+# move at once (the tag TTL itself is covered by proxy unit tests).
+cache: {tagTTL: 0s}
 `
 
 // ctrdFixture is what the TestContainerd cases share: one docker-registry,
@@ -81,6 +93,27 @@ func TestContainerd(t *testing.T) {
 		dgst := fx.pushSigned(t, bed.cosign3, fx.release, "e2e/ctrd-v3")
 		fx.pullBothAllowed(t, "e2e/ctrd-v3:v1", dgst)
 		wantAllow(t, fx.pg.WaitDecision(t, fx.image("e2e/ctrd-v3"), dgst), "referrers-tag")
+	})
+
+	t.Run("attestation required", func(t *testing.T) {
+		t.Parallel()
+		ns := namespace(t)
+		ok := fx.pushSigned(t, bed.cosign2, fx.release, "e2e/ctrd-att/ok")
+		bed.cosign2.attest(t, fx.release, fx.reg.Ref("e2e/ctrd-att/ok@"+ok), "slsaprovenance", provenancePredicate(builderID))
+		evil := fx.pushSigned(t, bed.cosign2, fx.release, "e2e/ctrd-att/evil")
+		bed.cosign2.attest(t, fx.release, fx.reg.Ref("e2e/ctrd-att/evil@"+evil), "slsaprovenance",
+			provenancePredicate("https://github.com/evil/builder/.github/workflows/build.yml@refs/tags/v1"))
+
+		mark := len(fx.pg.Requests())
+		fx.wantPulled(t, fx.ctrd.ctrPull(t, ns, fx.ref("e2e/ctrd-att/ok:v1")), "e2e/ctrd-att/ok", ok)
+		fx.waitServed(t, mark, "e2e/ctrd-att/ok", ok)
+		fx.ctrd.ctrRemove(t, ns, fx.ref("e2e/ctrd-att/ok:v1"))
+
+		saw := fx.wantDenied(t, fx.ctrd.ctrPull(t, ns, fx.ref("e2e/ctrd-att/evil:v1")), "e2e/ctrd-att/evil", evil, "attested", fx.pg)
+		if want := `attestation https://slsa.dev/provenance/v0.2 fails its condition predicate.builder.id == "` + builderID + `": false)`; !strings.HasSuffix(saw, want) {
+			t.Errorf("ctr showed\n  %s\nwant it to end with\n  %s", saw, want)
+		}
+		fx.noContent(t, ns, evil)
 	})
 
 	t.Run("untrusted key", func(t *testing.T) {

@@ -34,6 +34,9 @@ policies:
       - name: ` + signerName + `
         key: {path: keys/release.pub}
 unmatched: deny
+# Tags are re-resolved on every request here, so the moved-tag cases see a
+# move at once (the tag TTL itself is covered by proxy unit tests).
+cache: {tagTTL: 0s}
 `
 
 // pullFixture is what the TestPullThrough cases share: one registry, one

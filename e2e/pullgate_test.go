@@ -258,11 +258,14 @@ type Decision struct {
 	Verdict string   `json:"verdict"` // allow, deny or error
 	Signers []string `json:"signers"`
 	Layouts []string `json:"layouts"`
-	Reasons []string `json:"reasons"`
-	Mode    string   `json:"mode"`
-	Error   string   `json:"error"`
-	Request string   `json:"request"`
-	Raw     string   `json:"-"`
+	// Attestations, when the proxy logs them apart from the signatures,
+	// are `<requirement> by "<signer>" via <layout> <artifact>` lines.
+	Attestations []string `json:"attestations"`
+	Reasons      []string `json:"reasons"`
+	Mode         string   `json:"mode"`
+	Error        string   `json:"error"`
+	Request      string   `json:"request"`
+	Raw          string   `json:"-"`
 }
 
 // Decisions are the decision log lines so far, in order.

@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"regexp"
@@ -21,6 +22,9 @@ const (
 	defaultVerdictTTL        = time.Hour
 	defaultDenyTTL           = 30 * time.Second
 	defaultMaxEntries        = 100000
+	defaultTagTTL            = 5 * time.Second
+	defaultManifestBytes     = 16 << 20
+	defaultMaxBytes          = 10 << 30
 	defaultMaxManifestBytes  = 4 << 20
 	defaultMaxSignatures     = 64
 	defaultMaxSignatureBytes = 4 << 20
@@ -39,7 +43,7 @@ var (
 	keylessFields     = []string{"issuer", "issuerRegExp", "subject", "subjectRegExp", "extensions", "trustRoot"}
 	signaturesFields  = []string{"threshold", "signers"}
 	attestationFields = []string{"predicateType", "signers", "condition"}
-	cacheFields       = []string{"verdictTTL", "denyTTL", "maxEntries"}
+	cacheFields       = []string{"verdictTTL", "denyTTL", "maxEntries", "tagTTL", "manifestBytes", "dir", "maxBytes"}
 	limitsFields      = []string{"maxManifestBytes", "maxSignatures", "maxSignatureBytes"}
 )
 
@@ -50,9 +54,12 @@ func (d *decoder) config(root *yaml.Node) *Config {
 		Listen:    defaultListen,
 		Unmatched: ActionDeny,
 		Cache: Cache{
-			VerdictTTL: defaultVerdictTTL,
-			DenyTTL:    defaultDenyTTL,
-			MaxEntries: defaultMaxEntries,
+			VerdictTTL:    defaultVerdictTTL,
+			DenyTTL:       defaultDenyTTL,
+			MaxEntries:    defaultMaxEntries,
+			TagTTL:        defaultTagTTL,
+			ManifestBytes: defaultManifestBytes,
+			MaxBytes:      defaultMaxBytes,
 		},
 		Limits: Limits{
 			MaxManifestBytes:  defaultMaxManifestBytes,
@@ -348,6 +355,68 @@ func (d *decoder) cache(n *yaml.Node, path string, c *Cache) {
 	if v, ok := d.positive(m, "maxEntries"); ok {
 		c.MaxEntries = int(min(v, int64(maxInt)))
 	}
+	if v, ok := d.str(m, "tagTTL"); ok {
+		ttl, err := time.ParseDuration(v)
+		switch {
+		case err != nil:
+			d.add(m.line("tagTTL"), join(path, "tagTTL"), fmt.Errorf("%q is not a duration such as 5s (0s: resolve every request upstream)", v))
+		case ttl < 0:
+			d.add(m.line("tagTTL"), join(path, "tagTTL"), fmt.Errorf("must not be negative, not %s", v))
+		default:
+			c.TagTTL = ttl
+		}
+	}
+	if v, ok := d.byteSize(m, "manifestBytes"); ok {
+		c.ManifestBytes = v
+	}
+	if m.has("dir") {
+		c.Dir, _ = d.filePath(m, "dir")
+	}
+	if v, ok := d.byteSize(m, "maxBytes"); ok {
+		c.MaxBytes = v
+	}
+}
+
+// byteSize returns the positive size field name of m: an integer number
+// of bytes, or a number with a binary suffix (Ki, Mi, Gi, Ti).
+func (d *decoder) byteSize(m *mapping, name string) (int64, bool) {
+	s, ok := d.str(m, name)
+	if !ok {
+		return 0, false
+	}
+	v, err := parseByteSize(s)
+	if err != nil {
+		d.add(m.line(name), join(m.path, name), err)
+		return 0, false
+	}
+	return v, true
+}
+
+// parseByteSize parses a positive size: an integer number of bytes, or
+// an integer followed by Ki, Mi, Gi or Ti (powers of 1024, as in
+// Kubernetes quantities), e.g. 512Mi or 20Gi.
+func parseByteSize(s string) (int64, error) {
+	num, shift := s, 0
+	for i, suffix := range []string{"Ki", "Mi", "Gi", "Ti"} {
+		if n, ok := strings.CutSuffix(s, suffix); ok {
+			num, shift = n, 10*(i+1)
+			break
+		}
+	}
+	if num == "" || num[0] < '0' || num[0] > '9' {
+		return 0, fmt.Errorf("%q is not a size such as 1048576, 512Mi or 20Gi", s)
+	}
+	v, err := strconv.ParseInt(num, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a size such as 1048576, 512Mi or 20Gi", s)
+	}
+	if v <= 0 {
+		return 0, fmt.Errorf("must be positive, not %s", s)
+	}
+	if v > math.MaxInt64>>shift {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return v << shift, nil
 }
 
 const maxInt = int(^uint(0) >> 1)
@@ -801,12 +870,44 @@ func (d *decoder) attestation(n *yaml.Node, path string, r *Rule, byName map[str
 	if m.has("condition") {
 		var cOK bool
 		a.Condition, cOK = d.str(m, "condition")
+		if cOK {
+			a.Program, cOK = d.condition(m, a.Condition)
+		}
 		ok = ok && cOK
 	}
 	if !ok {
 		return nil
 	}
 	return a
+}
+
+// condition compiles the condition field of m, whose text is src, and
+// reports a CEL error at the line of the configuration it is on: for a
+// literal block scalar (condition: |) the expression's own line counts
+// from the line after the indicator.
+func (d *decoder) condition(m *mapping, src string) (*Condition, bool) {
+	c, err := CompileCondition(src)
+	if err == nil {
+		return c, true
+	}
+	line := m.line("condition")
+	var ce *ConditionError
+	if errors.As(err, &ce) {
+		n := d.resolve(m.vals["condition"], join(m.path, "condition"))
+		switch {
+		case ce.Line == 0:
+			err = fmt.Errorf("invalid CEL expression: %s", ce.Msg)
+		case n != nil && n.Style&yaml.LiteralStyle != 0:
+			line = n.Line + ce.Line
+			err = fmt.Errorf("invalid CEL expression: column %d: %s", ce.Column, ce.Msg)
+		case !strings.Contains(src, "\n"):
+			err = fmt.Errorf("invalid CEL expression: column %d: %s", ce.Column, ce.Msg)
+		default:
+			err = fmt.Errorf("invalid CEL expression: %w", ce)
+		}
+	}
+	d.add(line, join(m.path, "condition"), err)
+	return nil, false
 }
 
 // checkPatterns checks every image pattern against the upstreams and

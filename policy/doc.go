@@ -23,6 +23,10 @@
 //     fails closed if it ever finds such a tie.
 //   - A rule always requires something: a rule without signers must say
 //     signatures.threshold: 0 explicitly.
+//   - Attestation conditions are CEL expressions compiled by [Parse]
+//     ([CompileCondition]): a condition that does not parse, does not
+//     type-check or is not boolean is a configuration error at its line.
+//     [Condition.Eval] is bounded by [ConditionCostLimit].
 //   - The package does no network I/O and imports no HTTP code. The only
 //     files it reads are public key files, through [WithReadFile].
 //

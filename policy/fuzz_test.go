@@ -47,7 +47,7 @@ policies:
         signers: [ci]
         condition: 'true'
 unmatched: allow
-cache: {verdictTTL: 1h, denyTTL: 30s, maxEntries: 10}
+cache: {verdictTTL: 1h, denyTTL: 30s, maxEntries: 10, tagTTL: 0s, manifestBytes: 1Mi, dir: c, maxBytes: 10Gi}
 limits: {maxManifestBytes: 1, maxSignatures: 1, maxSignatureBytes: 1}
 `))
 	f.Add([]byte("a: &a [*a]\nupstreams: *a\n"))

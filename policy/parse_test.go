@@ -77,7 +77,7 @@ policies:
     mode: enforce
     signatures: {threshold: 0}
 unmatched: allow
-cache: {verdictTTL: 2h, denyTTL: 1m, maxEntries: 500}
+cache: {verdictTTL: 2h, denyTTL: 1m, maxEntries: 500, tagTTL: 0s, manifestBytes: 8Mi, dir: cache, maxBytes: 20Gi}
 limits: {maxManifestBytes: 1048576, maxSignatures: 10, maxSignatureBytes: 2048}
 `, indent(string(inlinePEM), "            "))
 	got := mustParse(t, yaml, map[string][]byte{"/etc/pullgate/keys/release.pub": releasePEM})
@@ -131,6 +131,7 @@ limits: {maxManifestBytes: 1048576, maxSignatures: 10, maxSignatureBytes: 2048}
 						PredicateType: "https://slsa.dev/provenance/v0.2",
 						Signers:       []*Signer{ci},
 						Condition:     `predicate.builder.id.startsWith("https://github.com/myorg/")`,
+						Program:       MustCompileCondition(`predicate.builder.id.startsWith("https://github.com/myorg/")`),
 					},
 					{
 						PredicateType: "https://example.com/custom/v1",
@@ -146,7 +147,7 @@ limits: {maxManifestBytes: 1048576, maxSignatures: 10, maxSignatureBytes: 2048}
 			},
 		},
 		Unmatched:  ActionAllow,
-		Cache:      Cache{VerdictTTL: 2 * time.Hour, DenyTTL: time.Minute, MaxEntries: 500},
+		Cache:      fullCache,
 		Limits:     Limits{MaxManifestBytes: 1 << 20, MaxSignatures: 10, MaxSignatureBytes: 2048},
 		Generation: wantGeneration(yaml, releasePEM),
 	}
@@ -198,7 +199,7 @@ policies:
 			Signatures: Signatures{Threshold: 1, Signers: []*Signer{ci}},
 		}},
 		Unmatched:  ActionDeny,
-		Cache:      Cache{VerdictTTL: time.Hour, DenyTTL: 30 * time.Second, MaxEntries: 100000},
+		Cache:      defaultCache,
 		Limits:     Limits{MaxManifestBytes: 4 << 20, MaxSignatures: 64, MaxSignatureBytes: 4 << 20},
 		Generation: wantGeneration(yaml),
 	}
@@ -399,6 +400,24 @@ func TestParseErrors(t *testing.T) {
 				`pullgate.yaml:7: cache.verdictTTL: "1 hour" is not a duration such as 30s or 1h`,
 				`pullgate.yaml:8: cache.denyTTL: must be positive, not -1s`,
 				`pullgate.yaml:9: cache.maxEntries: must be positive, not 0`,
+			},
+		},
+		{
+			name: "cache sizes and tag TTL",
+			yaml: upstreamsYAML + "cache:\n  tagTTL: -1s\n  manifestBytes: 0\n  maxBytes: 10GB\n  dir: \"\"\n",
+			want: []string{
+				`pullgate.yaml:7: cache.tagTTL: must not be negative, not -1s`,
+				`pullgate.yaml:8: cache.manifestBytes: must be positive, not 0`,
+				`pullgate.yaml:9: cache.maxBytes: "10GB" is not a size such as 1048576, 512Mi or 20Gi`,
+				`pullgate.yaml:10: cache.dir: must not be empty`,
+			},
+		},
+		{
+			name: "cache tag TTL not a duration",
+			yaml: upstreamsYAML + "cache: {tagTTL: soon, maxBytes: 99999999999Ti}\n",
+			want: []string{
+				`pullgate.yaml:6: cache.tagTTL: "soon" is not a duration such as 5s (0s: resolve every request upstream)`,
+				`pullgate.yaml:6: cache.maxBytes: "99999999999Ti" is too large`,
 			},
 		},
 		{
@@ -1327,3 +1346,11 @@ unmatched: deny                        # deny | allow, for images no policies na
 		t.Errorf("PasswordFile = %q", got)
 	}
 }
+
+// The cache sections TestParseFull and TestParseDefaults expect.
+var (
+	fullCache = Cache{VerdictTTL: 2 * time.Hour, DenyTTL: time.Minute, MaxEntries: 500, TagTTL: 0,
+		ManifestBytes: 8 << 20, Dir: "/etc/pullgate/cache", MaxBytes: 20 << 30}
+	defaultCache = Cache{VerdictTTL: time.Hour, DenyTTL: 30 * time.Second, MaxEntries: 100000, TagTTL: 5 * time.Second,
+		ManifestBytes: 16 << 20, MaxBytes: 10 << 30}
+)

@@ -219,12 +219,17 @@ type Attestation struct {
 	// Signers are the signers whose attestations count. The default is
 	// all of the rule's signers.
 	Signers []*Signer
-	// Condition is a CEL expression over the in-toto statement, or
-	// empty for none.
+	// Condition is a CEL expression over the in-toto statement, as
+	// written, or empty for none.
 	Condition string
+	// Program is Condition compiled by [Parse] (see [CompileCondition]),
+	// or nil when there is no condition. A verifier given an Attestation
+	// with a Condition but no Program compiles it itself.
+	Program *Condition
 }
 
-// Cache tunes pullgate's in-memory caches.
+// Cache tunes pullgate's caches: verdicts, tags and manifests in
+// memory, blobs on disk.
 type Cache struct {
 	// VerdictTTL is how long an allow verdict is reused. The default
 	// is 1h.
@@ -233,6 +238,19 @@ type Cache struct {
 	DenyTTL time.Duration
 	// MaxEntries bounds the verdict cache. The default is 100000.
 	MaxEntries int
+	// TagTTL is how long a tag's resolution to a digest is reused, so
+	// that a burst of pulls of one tag costs one upstream lookup while a
+	// moved tag is seen within TagTTL. 0 resolves every request
+	// upstream. [Parse] sets 5s when the field is absent.
+	TagTTL time.Duration
+	// ManifestBytes bounds the in-memory cache of manifests by digest.
+	// The default is 16 MiB.
+	ManifestBytes int64
+	// Dir is the absolute path of the on-disk blob cache, or empty for
+	// none (blobs then stream from upstream for every request).
+	Dir string
+	// MaxBytes bounds the blobs kept in Dir. The default is 10 GiB.
+	MaxBytes int64
 }
 
 // Limits bounds what pullgate reads from upstreams, so a hostile or
@@ -241,9 +259,12 @@ type Limits struct {
 	// MaxManifestBytes caps a manifest's size. The default is 4 MiB.
 	MaxManifestBytes int64
 	// MaxSignatures caps how many signature or attestation candidates are
-	// read per digest. The default is 64.
+	// read per digest from each layout: layers of the .sig image, layers
+	// of the .att image, and referrers (so at most three times as many in
+	// all). The default is 64.
 	MaxSignatures int
 	// MaxSignatureBytes caps one signature payload, bundle or
-	// attestation envelope. The default is 4 MiB.
+	// attestation envelope (raise it for large SBOM attestations). The
+	// default is 4 MiB.
 	MaxSignatureBytes int64
 }

@@ -173,3 +173,33 @@ func TestSchemePin(t *testing.T) {
 		t.Errorf("schemes and hosts tried (-want +got):\n%s", diff)
 	}
 }
+
+// TestUpstreamOpenNoHandshake: an upstream without configured
+// credentials that never asks for any gets no ping and no token request,
+// only the requests themselves (one round trip each, as containerd does);
+// once it answers 401, pullgate authenticates.
+func TestUpstreamOpenNoHandshake(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envConfig{})
+	f := e.push(t, "signed/app", "v1")
+	e.signLegacy(t, f, e.key)
+	g := e.push(t, "signed/other", "v1")
+	e.signLegacy(t, g, e.key)
+	e.up.resetCounts()
+	if _, err := e.pull(t, testRegistry+"/signed/app:v1"); err != nil {
+		t.Fatalf("pull: %v", err)
+	}
+	if n := e.up.count(http.MethodGet, "/v2/"); n != 0 {
+		t.Errorf("pings of an open upstream = %d, want 0", n)
+	}
+	if grants := e.up.tokenGrants(); len(grants) != 0 {
+		t.Errorf("token grants from an open upstream = %v, want none", grants)
+	}
+	e.up.requireAuth("bearer", "", "")
+	if _, err := e.pull(t, testRegistry+"/signed/other:v1"); err != nil {
+		t.Fatalf("pull after the upstream asked for auth: %v", err)
+	}
+	if grants := e.up.tokenGrants(); grants["repository:signed/other:pull"] != 1 {
+		t.Errorf("token grants after the upstream asked for auth = %v, want one for signed/other", grants)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -22,7 +24,16 @@ func blobRequests(u *fakeUpstream) int {
 
 func TestBlobs(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envConfig{})
+	for _, cached := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cache=%v", cached), func(t *testing.T) {
+			t.Parallel()
+			testBlobs(t, cached)
+		})
+	}
+}
+
+func testBlobs(t *testing.T, cached bool) {
+	e := newEnv(t, envConfig{noBlobCache: !cached})
 	f := e.push(t, "signed/app", "v1")
 	e.signLegacy(t, f, e.key)
 	unsigned := e.push(t, "signed/unsigned", "v1")
@@ -130,19 +141,48 @@ func TestBlobs(t *testing.T) {
 			return false
 		})
 		defer e.up.setFault(nil)
-		wantError(t, e.get(t, blobPath("signed/app", layer)), http.StatusNotFound, "BLOB_UNKNOWN")
+		if !cached {
+			wantError(t, e.get(t, blobPath("signed/app", layer)), http.StatusNotFound, "BLOB_UNKNOWN")
+			return
+		}
+		// Cached by the GETs above: served without asking the upstream.
+		e.up.resetCounts()
+		r := e.get(t, blobPath("signed/app", layer))
+		wantStatus(t, r, http.StatusOK)
+		if !bytes.Equal(r.body, content) {
+			t.Errorf("cached blob: body differs")
+		}
+		if n := blobRequests(e.up); n != 0 {
+			t.Errorf("upstream blob requests for a cached blob = %d, want 0", n)
+		}
+		// Not cached: the upstream's 404.
+		other := blobsOf(t, f)[0]
+		if err := os.Remove(filepath.Join(e.blobDir, "blobs", "sha256", other.Hex)); err != nil {
+			t.Fatal(err)
+		}
+		e.up.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+			if strings.Contains(r.URL.Path, "/blobs/") {
+				writeUpstreamError(w, http.StatusNotFound, "BLOB_UNKNOWN", "gone")
+				return true
+			}
+			return false
+		})
+		wantError(t, e.get(t, blobPath("signed/app", other)), http.StatusNotFound, "BLOB_UNKNOWN")
 	})
 }
 
 // TestBlobWrongBytes: an upstream serving bytes that do not hash to the
 // blob's digest must not produce a clean 200 with those bytes: the
-// response is cut short so the client sees a transfer error.
+// response is cut short so the client sees a transfer error (or, when
+// the mismatch is known before the response starts, it is a 502).
+// Nothing is cached.
 func TestBlobWrongBytes(t *testing.T) {
 	t.Parallel()
-	for _, chunked := range []bool{false, true} {
-		t.Run(fmt.Sprintf("chunked=%v", chunked), func(t *testing.T) {
+	for _, tt := range []struct{ chunked, cached bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		t.Run(fmt.Sprintf("chunked=%v,cache=%v", tt.chunked, tt.cached), func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, envConfig{})
+			chunked := tt.chunked
+			e := newEnv(t, envConfig{noBlobCache: !tt.cached})
 			f := e.push(t, "signed/app", "v1")
 			e.signLegacy(t, f, e.key)
 			wantStatus(t, e.get(t, manifestPath("signed/app", "v1")), http.StatusOK)
@@ -176,9 +216,16 @@ func TestBlobWrongBytes(t *testing.T) {
 			if "sha256:"+hex.EncodeToString(sum[:]) == layer.String() {
 				t.Fatalf("body hashes to the digest: the fault was not injected")
 			}
-			if readErr == nil {
+			if resp.StatusCode == http.StatusBadGateway {
+				wantError(t, response{status: resp.StatusCode, header: resp.Header, body: body}, http.StatusBadGateway, "UNAVAILABLE")
+			} else if readErr == nil {
 				t.Errorf("status %d, %d of %d bytes read without error: the client got a clean response with wrong bytes",
 					resp.StatusCode, len(body), len(bad))
+			}
+			if e.blobs != nil {
+				if n, _ := e.blobs.Usage(); n != 0 {
+					t.Errorf("%d blobs cached after a mismatch, want 0", n)
+				}
 			}
 		})
 	}

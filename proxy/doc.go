@@ -20,6 +20,16 @@
 //   - Blobs follow manifests: a blob is served only when a manifest of the
 //     same image that was served references it, and a full blob is hashed
 //     while it streams (a mismatch aborts the response).
+//   - No response completes with bytes that did not verify: the last byte
+//     of every blob response (a range's too) is held back until the whole
+//     blob hashed to its digest.
+//   - With a disk cache (WithBlobCache), concurrent requests for a blob
+//     share one upstream GET and get its bytes as they arrive; the cache
+//     keeps only blobs that verified. Concurrent requests for a manifest,
+//     a tag (within cache.tagTTL) and a verification share one upstream
+//     fetch or one verification.
+//   - An upstream 429 is honoured (Retry-After, backoff) and reaches the
+//     client as TOOMANYREQUESTS; it is never cached as a denial.
 //   - An index that verified covers its child manifests.
 //   - Signature material (.sig/.att tags, referrer manifests, the referrers
 //     tag index) is served when its subject verified, so cosign verify

@@ -124,8 +124,14 @@ func toOCI(err error) (*ociError, bool) {
 		// a 429, a 401), the image itself was found: the client's answer
 		// is that it cannot be verified right now, never NAME_UNKNOWN.
 		oe := &ociError{code: "UNAVAILABLE", message: un.Error()}
-		if errors.As(err, &se) && se.RetryAfter != "" {
-			oe.header = http.Header{"Retry-After": {se.RetryAfter}}
+		if errors.As(err, &se) {
+			if se.StatusCode == http.StatusTooManyRequests {
+				// Rate limited (after pullgate's own retries): say so.
+				oe.code = "TOOMANYREQUESTS"
+			}
+			if se.RetryAfter != "" {
+				oe.header = http.Header{"Retry-After": {se.RetryAfter}}
+			}
 		}
 		return oe, false
 	case errors.As(err, &de):

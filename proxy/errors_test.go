@@ -43,7 +43,7 @@ func TestToOCI(t *testing.T) {
 		{"unverifiable 500", &unverifiableError{image: img, err: fmt.Errorf("fetch: %w", status(500, "", ""))},
 			want{code: "UNAVAILABLE", status: 503, msg: "cannot verify reg.test/a@"}},
 		{"unverifiable 429", &unverifiableError{image: img, err: fmt.Errorf("fetch: %w", status(429, "TOOMANYREQUESTS", "9"))},
-			want{code: "UNAVAILABLE", status: 503, retryAfter: "9", msg: "cannot verify"}},
+			want{code: "TOOMANYREQUESTS", status: 429, retryAfter: "9", msg: "cannot verify"}},
 		{"unverifiable 401", &unverifiableError{image: img, err: errors.Join(errors.New("a"), status(401, "", ""))},
 			want{code: "UNAVAILABLE", status: 503, msg: "cannot verify"}},
 		{"unverifiable unreachable", &unverifiableError{image: img, err: &upstream.UnavailableError{Registry: "reg.test", Err: errors.New("refused")}},

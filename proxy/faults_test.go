@@ -127,7 +127,7 @@ func TestUpstreamFaults(t *testing.T) {
 					return true
 				}
 			},
-			wantStatus: http.StatusServiceUnavailable, wantCode: "UNAVAILABLE", wantMsg: "cannot verify", wantHeader: map[string]string{"Retry-After": "5"},
+			wantStatus: http.StatusTooManyRequests, wantCode: "TOOMANYREQUESTS", wantMsg: "cannot verify", wantHeader: map[string]string{"Retry-After": "5"},
 		},
 		{
 			name:   "referrers 500",

@@ -30,6 +30,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/pullgate/pullgate/cache"
 	"github.com/pullgate/pullgate/policy"
 	"github.com/pullgate/pullgate/verifier"
 	"github.com/pullgate/pullgate/verifier/verifiertest"
@@ -332,6 +333,16 @@ type envConfig struct {
 	wrap func(Verifier) Verifier
 	// files are written to the environment's directory before parsing.
 	files map[string]string
+	// noBlobCache runs without a disk cache (blobs stream per request);
+	// maxBytes bounds the disk cache otherwise (default 1 GiB).
+	noBlobCache bool
+	maxBytes    int64
+	// tagTTL is cache.tagTTL; the default "0s" resolves every tag
+	// request upstream, which most tests count on.
+	tagTTL string
+	// retry keeps pullgate's default handling of upstream 429s
+	// (retries and waits); by default 429s pass straight through.
+	retry bool
 }
 
 // env is pullgate (real policy, verifier and proxy) in front of a fake
@@ -347,6 +358,8 @@ type env struct {
 	logs     *syncBuffer
 	hosts    *hostRecorder
 	verifies atomic.Int64
+	blobs    *cache.Disk // nil without a disk cache
+	blobDir  string
 }
 
 const configTemplate = `
@@ -359,7 +372,7 @@ upstreams:
   - registry: docker.io
     endpoint: {{.Endpoint}}
 defaultRegistry: reg.test
-cache: {maxEntries: 1000}
+cache: {maxEntries: 1000, tagTTL: {{.TagTTL}}}
 policies:
   - name: signed
     images: ["reg.test/signed/**", "docker.io/library/**"]
@@ -410,8 +423,11 @@ func newEnvWith(tb testing.TB, up *fakeUpstream, ec envConfig) *env {
 		tb.Fatal(err)
 	}
 	var yml strings.Builder
+	if ec.tagTTL == "" {
+		ec.tagTTL = "0s"
+	}
 	err := template.Must(template.New("config").Parse(configTemplate)).Execute(&yml, map[string]string{
-		"Endpoint": ec.endpoint, "Auth": auth.String(), "Unmatched": ec.unmatched,
+		"Endpoint": ec.endpoint, "Auth": auth.String(), "Unmatched": ec.unmatched, "TagTTL": ec.tagTTL,
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -440,7 +456,21 @@ func newEnvWith(tb testing.TB, up *fakeUpstream, ec envConfig) *env {
 		return v.Verify(ctx, src, img, rule)
 	})
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.srv, err = New(e.cfg, counted, WithLogger(logger), WithUpstreamTransport(e.hosts))
+	opts := []Option{WithLogger(logger), WithUpstreamTransport(e.hosts)}
+	if !ec.noBlobCache {
+		if ec.maxBytes == 0 {
+			ec.maxBytes = 1 << 30
+		}
+		e.blobDir = filepath.Join(e.dir, "blobcache")
+		if e.blobs, err = cache.NewDisk(e.blobDir, ec.maxBytes); err != nil {
+			tb.Fatal(err)
+		}
+		opts = append(opts, WithBlobCache(e.blobs))
+	}
+	if !ec.retry {
+		opts = append(opts, WithUpstreamRetry(0, 0))
+	}
+	e.srv, err = New(e.cfg, counted, opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}

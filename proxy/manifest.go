@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -191,10 +192,62 @@ func (s *Server) refuseUnmatched(t target, ref reference) error {
 	return &deniedError{v: v}
 }
 
-// resolve fetches the manifest ref names, once: a tag is looked up with a
-// HEAD (free of Docker Hub pull quota) and the manifest is then fetched by
-// digest; the digest served is always computed over the bytes fetched.
+// resolve fetches the manifest ref names. With a tag TTL
+// (cache.tagTTL), a tag's resolution is shared by the requests that want
+// it at the same time and reused for the TTL, so a rollout's burst of
+// pulls costs one upstream lookup while a moved tag is seen within the
+// TTL; the manifest itself comes from the cache of manifests by digest.
+// A tag pullgate has resolved before (in the last staleTagTTL) is looked
+// up again with a HEAD, which usually finds the digest it knows; a tag it
+// has not is fetched with one GET (the same Docker Hub pull quota as a
+// HEAD and a GET by digest, one round trip less).
 func (s *Server) resolve(ctx context.Context, t target, ref reference) (*fetched, error) {
+	if ref.digest != "" || s.tagDigests == nil {
+		return s.resolveUpstream(ctx, t, ref)
+	}
+	key := t.registry + "|" + t.repo + "|" + ref.tag
+	known, seen := s.tagDigests.Get(key)
+	if seen && time.Now().Before(known.fresh) {
+		if m, err := s.fetchDigest(ctx, t, known.dgst); err == nil {
+			return m, nil
+		}
+		// Gone upstream, or the fetch failed: resolve the tag afresh.
+	}
+	m, _, err := s.tagFetch.Do(ctx, key, func(ctx context.Context) (*fetched, error) {
+		var m *fetched
+		var err error
+		if seen {
+			m, err = s.resolveUpstream(ctx, t, ref)
+		} else {
+			if m, err = s.fetchManifest(ctx, t, ref.tag, ""); err != nil && isStatus(err, http.StatusNotFound) {
+				err = manifestUnknown(t, ref, err)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.cacheManifest(t, m)
+		s.tagDigests.Set(key, tagDigest{dgst: m.digest, fresh: time.Now().Add(s.cfg.Cache.TagTTL)}, max(s.cfg.Cache.TagTTL, staleTagTTL))
+		return m, nil
+	})
+	return m, err
+}
+
+// staleTagTTL is how long a tag's last digest is remembered after its
+// TTL ran out, to choose how to resolve it again.
+const staleTagTTL = 24 * time.Hour
+
+// tagDigest is what a tag resolved to, and until when that is fresh.
+type tagDigest struct {
+	dgst  digest.Digest
+	fresh time.Time
+}
+
+// resolveUpstream fetches the manifest ref names, once: a tag is looked
+// up with a HEAD (free of Docker Hub pull quota) and the manifest is then
+// fetched by digest; the digest served is always computed over the bytes
+// fetched.
+func (s *Server) resolveUpstream(ctx context.Context, t target, ref reference) (*fetched, error) {
 	up := s.upstreams[t.registry]
 	want := ref.digest
 	if want == "" {
@@ -236,10 +289,25 @@ func (s *Server) resolve(ctx context.Context, t target, ref reference) (*fetched
 	return m, err
 }
 
+func manifestKey(t target, dgst digest.Digest) string {
+	return t.registry + "|" + t.repo + "|" + dgst.String()
+}
+
+// cacheManifest adds m to the cache of manifests by digest. The cost
+// approximates the memory m holds: the bytes, the parsed document and
+// its descriptors.
+func (s *Server) cacheManifest(t target, m *fetched) {
+	key := manifestKey(t, m.digest)
+	if _, ok := s.manifests.Get(key); ok {
+		return
+	}
+	s.manifests.Set(key, m, m.memory(), time.Hour)
+}
+
 // fetchDigest returns manifest want of t: cached, or fetched once for
 // all concurrent callers and hashed.
 func (s *Server) fetchDigest(ctx context.Context, t target, want digest.Digest) (*fetched, error) {
-	key := t.registry + "|" + t.repo + "|" + want.String()
+	key := manifestKey(t, want)
 	if m, ok := s.manifests.Get(key); ok {
 		return m, nil
 	}
@@ -251,7 +319,7 @@ func (s *Server) fetchDigest(ctx context.Context, t target, want digest.Digest) 
 		if err != nil {
 			return nil, err
 		}
-		s.manifests.Set(key, m, int64(len(m.body))+256, time.Hour)
+		s.cacheManifest(t, m)
 		return m, nil
 	})
 	return m, err
@@ -278,7 +346,11 @@ func (s *Server) fetchManifest(ctx context.Context, t target, ref string, want d
 		}
 		return nil, err
 	}
-	return &fetched{body: resp.Body, mediaType: mt, digest: got, doc: doc}, nil
+	body := resp.Body
+	if cap(body) > len(body)+len(body)/8 {
+		body = bytes.Clone(body) // cached: do not keep io.ReadAll's spare room
+	}
+	return &fetched{body: body, mediaType: mt, digest: got, doc: doc}, nil
 }
 
 func (s *Server) maxManifest() int64 {
@@ -341,11 +413,11 @@ func (s *Server) verdictKey(image string, dgst digest.Digest) string {
 // returned as errors and never cached.
 func (s *Server) verdict(ctx context.Context, t target, rule *policy.Rule, dgst digest.Digest) (*verifier.Verdict, error) {
 	key := s.verdictKey(t.image, dgst)
-	if v, ok := s.verdicts.Get(key); ok {
+	if v, ok := s.cachedVerdict(key, t, rule, dgst); ok {
 		return v, nil
 	}
 	v, _, err := s.verify.Do(ctx, key, func(ctx context.Context) (*verifier.Verdict, error) {
-		if v, ok := s.verdicts.Get(key); ok {
+		if v, ok := s.cachedVerdict(key, t, rule, dgst); ok {
 			return v, nil
 		}
 		img := verifier.Image{Name: t.image, Digest: dgst}
@@ -374,10 +446,39 @@ func (s *Server) verdict(ctx context.Context, t target, rule *policy.Rule, dgst 
 		if ttl <= 0 {
 			ttl = time.Minute
 		}
-		s.verdicts.Set(key, v, 1, ttl)
+		s.storeVerdict(key, v, ttl)
 		return v, nil
 	})
 	return v, err
+}
+
+// cachedVerdict returns the verdict cached under key for image t.image
+// at dgst under rule. Denials are cached whole (their reasons are the
+// answer); an allow is cached as a nil entry, 32 bytes, and rebuilt here
+// without its evidence, which only the verification that made it (and
+// its decision log line) carries.
+func (s *Server) cachedVerdict(key string, t target, rule *policy.Rule, dgst digest.Digest) (*verifier.Verdict, bool) {
+	v, ok := s.verdicts.Get(key)
+	switch {
+	case !ok:
+		return nil, false
+	case v != nil:
+		return v, true
+	}
+	name := ""
+	if rule != nil {
+		name = rule.Name
+	}
+	return &verifier.Verdict{Image: verifier.Image{Name: t.image, Digest: dgst}, Policy: name, Allowed: true}, true
+}
+
+// storeVerdict caches v under key for ttl (see cachedVerdict).
+func (s *Server) storeVerdict(key string, v *verifier.Verdict, ttl time.Duration) {
+	if v.Allowed {
+		s.verdicts.Set(key, nil, ttl)
+		return
+	}
+	s.verdicts.Set(key, v, ttl)
 }
 
 // unmatched is the verdict for an image no rule names.
@@ -395,50 +496,25 @@ func (s *Server) grant(t target, m *fetched, d decision) {
 	if ttl <= 0 {
 		ttl = time.Hour
 	}
-	// The marker says the grants were set within ttl/2, so those still
-	// present have at least that long to live and need no refresh; any
-	// the cache evicted (or a decision that did not cover an index's
-	// children) are set again.
-	marker := "g|" + s.cfg.Generation + "|" + t.image + "|" + m.digest.String()
-	_, marked := s.grants.Get(marker)
+	// Every serve sets them again (a map write each): what the cache
+	// dropped comes back, and what is pulled stays.
 	if isIndexType(m.mediaType) {
-		if d.covers {
-			for _, child := range m.doc.Manifests {
-				if !isManifestType(child.MediaType) && child.MediaType != "" {
-					continue
-				}
-				key := s.verdictKey(t.image, child.Digest)
-				if v, ok := s.verdicts.Get(key); marked && ok && v.Allowed {
-					continue
-				}
-				cv := &verifier.Verdict{
-					Image:    verifier.Image{Name: t.image, Digest: child.Digest},
-					Policy:   d.verdict.Policy,
-					Allowed:  true,
-					Evidence: d.verdict.Evidence,
-					Reasons:  nil,
-				}
-				s.verdicts.Set(key, cv, 1, ttl)
-			}
+		if !d.covers {
+			return
 		}
-	} else {
-		blobs := make([]digest.Digest, 0, len(m.doc.Layers)+1)
-		if m.doc.Config != nil {
-			blobs = append(blobs, m.doc.Config.Digest)
-		}
-		for _, l := range m.doc.Layers {
-			blobs = append(blobs, l.Digest)
-		}
-		for _, dgst := range blobs {
-			key := s.blobKey(t.image, dgst)
-			if _, ok := s.grants.Get(key); marked && ok {
+		for _, child := range m.doc.Manifests {
+			if !isManifestType(child.MediaType) && child.MediaType != "" {
 				continue
 			}
-			s.grants.Set(key, struct{}{}, 1, ttl)
+			s.verdicts.Set(s.verdictKey(t.image, child.Digest), nil, ttl) // allowed (see cachedVerdict)
 		}
+		return
 	}
-	if !marked {
-		s.grants.Set(marker, struct{}{}, 1, ttl/2)
+	if m.doc.Config != nil {
+		s.grants.Set(s.blobKey(t.image, m.doc.Config.Digest), struct{}{}, ttl)
+	}
+	for _, l := range m.doc.Layers {
+		s.grants.Set(s.blobKey(t.image, l.Digest), struct{}{}, ttl)
 	}
 }
 

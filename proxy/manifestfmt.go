@@ -78,7 +78,59 @@ func parseManifest(body []byte, contentType string) (*manifestDoc, string, error
 	if m.Config != nil && m.Config.Digest.Validate() != nil {
 		return nil, "", newError("MANIFEST_INVALID", "manifest references an invalid config digest")
 	}
+	m.intern()
 	return &m, mt, nil
+}
+
+// commonMediaTypes are the descriptor media types most manifests use,
+// each mapped to itself (see intern).
+var commonMediaTypes = func() map[string]string {
+	m := map[string]string{}
+	for _, mt := range []string{
+		mtOCIIndex, mtOCIManifest, mtDockerList, mtDockerV2,
+		"application/vnd.oci.image.config.v1+json",
+		"application/vnd.oci.image.layer.v1.tar",
+		"application/vnd.oci.image.layer.v1.tar+gzip",
+		"application/vnd.oci.image.layer.v1.tar+zstd",
+		"application/vnd.oci.empty.v1+json",
+		"application/vnd.docker.container.image.v1+json",
+		"application/vnd.docker.image.rootfs.diff.tar.gzip",
+		"application/vnd.dev.cosign.simplesigning.v1+json",
+	} {
+		m[mt] = mt
+	}
+	return m
+}()
+
+// intern makes the document's common media types share one string each,
+// so that a cached manifest holds only its digests (and its bytes).
+func (m *manifestDoc) intern() {
+	in := func(d *descriptor) {
+		if c, ok := commonMediaTypes[d.MediaType]; ok {
+			d.MediaType = c
+		}
+	}
+	if c, ok := commonMediaTypes[m.MediaType]; ok {
+		m.MediaType = c
+	}
+	for _, d := range []*descriptor{m.Config, m.Subject} {
+		if d != nil {
+			in(d)
+		}
+	}
+	for i := range m.Layers {
+		in(&m.Layers[i])
+	}
+	for i := range m.Manifests {
+		in(&m.Manifests[i])
+	}
+}
+
+// memory estimates the bytes a cached manifest holds: its body, the
+// parsed document and, per descriptor, the struct and its digest string.
+func (f *fetched) memory() int64 {
+	n := len(f.doc.Layers) + len(f.doc.Manifests) + 2
+	return int64(cap(f.body)) + 256 + int64(n)*(64+80)
 }
 
 // signatureLayerTypes are the layer media types of signature material:

@@ -9,9 +9,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/opencontainers/go-digest"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
@@ -39,6 +41,9 @@ type config struct {
 	userAgent string
 	tracer    trace.TracerProvider
 	manifests int64
+	blobs     *cache.Disk
+	retries   int
+	maxWait   time.Duration
 }
 
 // WithLogger sets the logger for access and decision logs. The default
@@ -82,8 +87,39 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 	}
 }
 
+// WithBlobCache makes blobs go through d: each blob is fetched from
+// upstream once (one GET shared by every request that wants it while it
+// arrives) and served from disk after that. The default is no blob
+// cache: every blob request streams from upstream.
+func WithBlobCache(d *cache.Disk) Option {
+	return func(c *config) error {
+		if d == nil {
+			return errors.New("proxy: nil blob cache")
+		}
+		c.blobs = d
+		return nil
+	}
+}
+
+// WithUpstreamRetry sets how upstream 429 Too Many Requests answers are
+// honoured: retried up to retries times after the Retry-After asked for
+// (or a backoff from 1s) when that wait is at most maxWait, and no request
+// sent before a Retry-After has passed; otherwise clients get
+// TOOMANYREQUESTS with the Retry-After. WithUpstreamRetry(0, 0) passes
+// every 429 through. The default is 3 retries and 10s.
+func WithUpstreamRetry(retries int, maxWait time.Duration) Option {
+	return func(c *config) error {
+		if retries < 0 || maxWait < 0 {
+			return errors.New("proxy: negative retry settings")
+		}
+		c.retries, c.maxWait = retries, maxWait
+		return nil
+	}
+}
+
 // WithManifestCacheBytes bounds the in-memory cache of manifests by
-// digest. The default is 64 MiB.
+// digest. The default is the configuration's cache.manifestBytes, or
+// 16 MiB when that is not set.
 func WithManifestCacheBytes(n int64) Option {
 	return func(c *config) error {
 		if n <= 0 {
@@ -103,11 +139,30 @@ type Server struct {
 	tracer    trace.Tracer
 	router    *mux.Router
 
-	verdicts  *cache.Memory[*verifier.Verdict]
-	grants    *cache.Memory[struct{}]
+	// verdicts holds denials whole and allows as nil (cachedVerdict);
+	// grants the blobs served manifests make servable. Both are compact:
+	// 100,000 verdicts and their grants take a few MiB.
+	verdicts  *cache.Map[*verifier.Verdict]
+	grants    *cache.Map[struct{}]
 	manifests *cache.Memory[*fetched]
 	verify    cache.Group[*verifier.Verdict]
 	fetch     cache.Group[*fetched]
+
+	// tagDigests maps registry|repo|tag to the digest it resolved to,
+	// fresh for cfg.Cache.TagTTL; nil when that is 0. tagFetch coalesces the
+	// resolution of one tag.
+	tagDigests *cache.Map[tagDigest]
+	tagFetch   cache.Group[*fetched]
+
+	// blobs is the disk cache, or nil. fills are the blob fetches in
+	// progress, by digest; fillWG counts their goroutines, which ctx
+	// (cancelled by Close) ends.
+	blobs   *cache.Disk
+	fillsMu sync.Mutex
+	fills   map[digest.Digest]*blobFill
+	fillWG  sync.WaitGroup
+	ctx     context.Context
+	cancel  context.CancelFunc
 }
 
 // New returns a server for cfg that verifies with v. It does no network
@@ -120,7 +175,12 @@ func New(cfg *policy.Config, v Verifier, opts ...Option) (*Server, error) {
 		logger:    slog.New(slog.DiscardHandler),
 		userAgent: "pullgate",
 		tracer:    noop.NewTracerProvider(),
-		manifests: 64 << 20,
+		manifests: cfg.Cache.ManifestBytes,
+		retries:   3,
+		maxWait:   10 * time.Second,
+	}
+	if c.manifests <= 0 {
+		c.manifests = 16 << 20
 	}
 	for _, opt := range opts {
 		if err := opt(&c); err != nil {
@@ -133,9 +193,12 @@ func New(cfg *policy.Config, v Verifier, opts ...Option) (*Server, error) {
 		upstreams: make(map[string]*upstream.Client, len(cfg.Upstreams)),
 		log:       c.logger,
 		tracer:    c.tracer.Tracer("github.com/pullgate/pullgate/proxy"),
+		blobs:     c.blobs,
+		fills:     map[digest.Digest]*blobFill{},
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, u := range cfg.Upstreams {
-		uopts := []upstream.Option{upstream.WithLogger(c.logger), upstream.WithUserAgent(c.userAgent)}
+		uopts := []upstream.Option{upstream.WithLogger(c.logger), upstream.WithUserAgent(c.userAgent), upstream.WithRetry(c.retries, c.maxWait)}
 		if c.transport != nil {
 			uopts = append(uopts, upstream.WithTransport(c.transport))
 		}
@@ -151,37 +214,41 @@ func New(cfg *policy.Config, v Verifier, opts ...Option) (*Server, error) {
 		maxEntries = 100_000
 	}
 	var err error
-	if s.verdicts, err = cache.NewMemory[*verifier.Verdict](maxEntries, maxEntries); err != nil {
+	if s.verdicts, err = cache.NewMap[*verifier.Verdict](int(maxEntries)); err != nil {
 		s.Close()
 		return nil, err
 	}
 	// Blob grants: several per manifest.
-	if s.grants, err = cache.NewMemory[struct{}](8*maxEntries, 8*maxEntries); err != nil {
+	if s.grants, err = cache.NewMap[struct{}](8 * int(maxEntries)); err != nil {
 		s.Close()
 		return nil, err
 	}
-	if s.manifests, err = cache.NewMemory[*fetched](c.manifests/4096+1, c.manifests); err != nil {
+	if s.manifests, err = cache.NewMemory[*fetched](c.manifests/2048+1, c.manifests); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if cfg.Cache.TagTTL > 0 {
+		if s.tagDigests, err = cache.NewMap[tagDigest](int(maxEntries)); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	// One shared verification may not hold every waiting client for
 	// longer than this; upstream requests inside it are bounded too.
 	s.verify.Timeout = 45 * time.Second
 	s.fetch.Timeout = 45 * time.Second
+	s.tagFetch.Timeout = 45 * time.Second
 	s.router = s.routes()
 	return s, nil
 }
 
-// Close releases the server's caches and upstream clients.
+// Close ends the blob fetches in progress and releases the server's
+// caches and upstream clients. The disk cache stays as it is.
 func (s *Server) Close() {
+	s.cancel()
+	s.fillWG.Wait()
 	for _, u := range s.upstreams {
 		u.Close()
-	}
-	if s.verdicts != nil {
-		s.verdicts.Close()
-	}
-	if s.grants != nil {
-		s.grants.Close()
 	}
 	if s.manifests != nil {
 		s.manifests.Close()
@@ -336,6 +403,9 @@ func (r *recorder) Flush() {
 		f.Flush()
 	}
 }
+
+// The recorder keeps io.Copy's fast path (sendfile) to the connection.
+var _ io.ReaderFrom = (*recorder)(nil)
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/pullgate/pullgate/cache"
 	"github.com/pullgate/pullgate/policy"
 	"github.com/pullgate/pullgate/proxy"
 	"github.com/pullgate/pullgate/verifier"
@@ -105,13 +106,31 @@ func newVerifier(cfg *policy.Config, log *slog.Logger, tr *trust) (*verifier.Sig
 	return v, nil
 }
 
-// newServer wires the verifier and the proxy for cfg.
-func newServer(cfg *policy.Config, log *slog.Logger, tr *trust) (*proxy.Server, error) {
+// newServer wires the verifier and the proxy for cfg, with extra proxy
+// options (serve adds the blob cache).
+func newServer(cfg *policy.Config, log *slog.Logger, tr *trust, opts ...proxy.Option) (*proxy.Server, error) {
 	v, err := newVerifier(cfg, log, tr)
 	if err != nil {
 		return nil, err
 	}
-	return proxy.New(cfg, v, proxy.WithLogger(log), proxy.WithUserAgent("pullgate/"+version))
+	opts = append([]proxy.Option{proxy.WithLogger(log), proxy.WithUserAgent("pullgate/" + version)}, opts...)
+	return proxy.New(cfg, v, opts...)
+}
+
+// blobCache opens the disk blob cache cfg.Cache.Dir names (creating it),
+// or returns no option when none is configured. Only serve uses it: one
+// directory belongs to one process.
+func blobCache(cfg *policy.Config, log *slog.Logger) ([]proxy.Option, error) {
+	if cfg.Cache.Dir == "" {
+		return nil, nil
+	}
+	d, err := cache.NewDisk(cfg.Cache.Dir, cfg.Cache.MaxBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: cache.dir: %w", cfg.File, err)
+	}
+	n, size := d.Usage()
+	log.Info("blob cache", "dir", cfg.Cache.Dir, "maxBytes", cfg.Cache.MaxBytes, "blobs", n, "bytes", size)
+	return []proxy.Option{proxy.WithBlobCache(d)}, nil
 }
 
 // warnWeakenings logs every configured option that weakens verification,

@@ -38,7 +38,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", cf.config, err)
 	}
-	srv, err := newServer(cfg, log, tr)
+	blobs, err := blobCache(cfg, log)
+	if err != nil {
+		return err
+	}
+	srv, err := newServer(cfg, log, tr, blobs...)
 	if err != nil {
 		return err
 	}

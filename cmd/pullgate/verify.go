@@ -83,6 +83,12 @@ func verify(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if e.PredicateType != "" {
 			fmt.Fprintf(&b, " predicateType %s", e.PredicateType)
 		}
+		if e.Requirement != "" {
+			fmt.Fprintf(&b, " satisfies attestation %s", e.Requirement)
+			if e.Condition != "" {
+				fmt.Fprintf(&b, " (condition %s)", e.Condition)
+			}
+		}
 		if e.Identity != "" {
 			fmt.Fprintf(&b, " identity %s issuer %s", e.Identity, e.Issuer)
 		}

@@ -14,7 +14,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -43,6 +46,8 @@ type options struct {
 	transport http.RoundTripper
 	logger    *slog.Logger
 	userAgent string
+	retries   int
+	maxWait   time.Duration
 }
 
 // WithTransport sets the base transport requests go through (before
@@ -78,6 +83,25 @@ func WithUserAgent(ua string) Option {
 	}
 }
 
+// WithRetry sets how an upstream's 429 Too Many Requests is honoured. A
+// request answered 429 is retried up to retries times, each time after
+// the Retry-After the upstream asked for (or, without one, after 1s, 2s,
+// 4s, …), as long as that wait is at most maxWait and ends before the
+// request's deadline; otherwise the 429 is returned as a *StatusError
+// with its RetryAfter. Until a Retry-After has passed no request goes to
+// the upstream: each waits (up to maxWait) or fails at once with a 429.
+// WithRetry(0, 0) passes every 429 straight through. The default is 3
+// retries and 10s.
+func WithRetry(retries int, maxWait time.Duration) Option {
+	return func(o *options) error {
+		if retries < 0 || maxWait < 0 {
+			return errors.New("upstream: negative retry settings")
+		}
+		o.retries, o.maxWait = retries, maxWait
+		return nil
+	}
+}
+
 // Client talks to one configured upstream registry. It is safe for
 // concurrent use.
 type Client struct {
@@ -94,6 +118,18 @@ type Client struct {
 
 	repos   *cache.Memory[http.RoundTripper]
 	connect cache.Group[http.RoundTripper]
+
+	// retries and maxWait honour 429s (see WithRetry); until is the
+	// time before which the upstream asked not to be sent requests.
+	retries int
+	maxWait time.Duration
+	mu      sync.Mutex
+	until   time.Time
+
+	// challenged is set once an upstream without configured credentials
+	// answered 401: from then on every repository gets the ggcr handshake
+	// (ping, token). Until then requests go straight out, without it.
+	challenged atomic.Bool
 }
 
 // New returns a client for u. It does no network I/O.
@@ -101,7 +137,7 @@ func New(u *policy.Upstream, opts ...Option) (*Client, error) {
 	if u == nil || u.Endpoint == nil {
 		return nil, errors.New("upstream: no endpoint")
 	}
-	o := options{logger: slog.New(slog.DiscardHandler), userAgent: "pullgate"}
+	o := options{logger: slog.New(slog.DiscardHandler), userAgent: "pullgate", retries: 3, maxWait: 10 * time.Second}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -134,15 +170,17 @@ func New(u *policy.Upstream, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	return &Client{
-		up:     u,
-		reg:    reg,
-		scheme: scheme,
-		host:   host,
-		base:   base,
-		auth:   authenticator(u, host),
-		log:    o.logger,
-		owned:  owned,
-		repos:  repos,
+		up:      u,
+		reg:     reg,
+		scheme:  scheme,
+		host:    host,
+		base:    base,
+		auth:    authenticator(u, host),
+		log:     o.logger,
+		owned:   owned,
+		repos:   repos,
+		retries: o.retries,
+		maxWait: o.maxWait,
 	}, nil
 }
 
@@ -200,14 +238,19 @@ func (p schemePin) RoundTrip(r *http.Request) (*http.Response, error) {
 	return p.inner.RoundTrip(r)
 }
 
-// transportFor returns an authenticated transport scoped to pull repo,
-// creating it (one ping and one token exchange) on first use. Concurrent
-// first uses share one handshake.
-func (c *Client) transportFor(ctx context.Context, repo string) (http.RoundTripper, error) {
+// transportFor returns the transport for requests to repo: plain (the
+// base transport, no handshake) while the upstream has no configured
+// credentials and never answered 401; otherwise an authenticated one
+// scoped to pull repo, created (one ping and one token exchange) on first
+// use, concurrent first uses sharing one handshake.
+func (c *Client) transportFor(ctx context.Context, repo string) (rt http.RoundTripper, plain bool, err error) {
 	if rt, ok := c.repos.Get(repo); ok {
-		return rt, nil
+		return rt, false, nil
 	}
-	rt, _, err := c.connect.Do(ctx, repo, func(ctx context.Context) (http.RoundTripper, error) {
+	if c.auth == authn.Anonymous && !c.challenged.Load() {
+		return c.base, true, nil
+	}
+	rt, _, err = c.connect.Do(ctx, repo, func(ctx context.Context) (http.RoundTripper, error) {
 		if rt, ok := c.repos.Get(repo); ok {
 			return rt, nil
 		}
@@ -219,7 +262,7 @@ func (c *Client) transportFor(ctx context.Context, repo string) (http.RoundTripp
 		c.repos.Set(repo, rt, 1, 30*time.Minute)
 		return rt, nil
 	})
-	return rt, err
+	return rt, false, err
 }
 
 // forget drops a repository's transport, so the next request does a new
@@ -234,23 +277,140 @@ func (c *Client) url(repo, suffix string, query url.Values) string {
 	return u.String()
 }
 
-// do sends one request for repo and returns the response when its status
+// do sends a request for repo and returns the response when its status
 // is one of ok; any other status becomes a *StatusError (the body is
-// read, bounded, and closed).
+// read, bounded, and closed). A 429 is honoured as WithRetry says.
 func (c *Client) do(ctx context.Context, repo, method, rawURL string, hdr http.Header, ok ...int) (*http.Response, error) {
-	rt, err := c.transportFor(ctx, repo)
+	for attempt := 0; ; attempt++ {
+		if err := c.waitTurn(ctx, method, rawURL); err != nil {
+			return nil, err
+		}
+		resp, err := c.doOnce(ctx, repo, method, rawURL, hdr, ok...)
+		var se *StatusError
+		if err == nil || !errors.As(err, &se) || se.StatusCode != http.StatusTooManyRequests || c.retries == 0 && c.maxWait == 0 {
+			return resp, err
+		}
+		wait, hinted := parseRetryAfter(se.RetryAfter, time.Now())
+		if !hinted {
+			wait = time.Second << min(attempt, 10)
+		}
+		c.hold(wait)
+		if attempt >= c.retries || wait > c.maxWait || !fitsDeadline(ctx, wait) {
+			if se.RetryAfter == "" {
+				se.RetryAfter = retryAfterSeconds(wait)
+			}
+			return nil, se
+		}
+		c.log.WarnContext(ctx, "upstream rate limit: retrying", "registry", c.up.Registry, "method", method,
+			"path", se.Path, "wait", wait.String(), "attempt", attempt+1)
+	}
+}
+
+// waitTurn waits until the upstream's Retry-After has passed, or fails
+// with a 429 when that is more than maxWait away.
+func (c *Client) waitTurn(ctx context.Context, method, rawURL string) error {
+	if c.retries == 0 && c.maxWait == 0 {
+		return nil
+	}
+	c.mu.Lock()
+	wait := time.Until(c.until)
+	c.mu.Unlock()
+	if wait <= 0 {
+		return nil
+	}
+	if wait > c.maxWait || !fitsDeadline(ctx, wait) {
+		return &StatusError{
+			Registry: c.up.Registry, Method: method, Path: pathOf(rawURL), StatusCode: http.StatusTooManyRequests,
+			Message: "rate limited by the upstream: not sent before its Retry-After", RetryAfter: retryAfterSeconds(wait),
+		}
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// pathOf is the path of a request URL, for errors (never the query).
+func pathOf(rawURL string) string {
+	if u, err := url.Parse(rawURL); err == nil {
+		return u.Path
+	}
+	return ""
+}
+
+// hold records that the upstream asked for no requests for d.
+func (c *Client) hold(d time.Duration) {
+	until := time.Now().Add(d)
+	c.mu.Lock()
+	if until.After(c.until) {
+		c.until = until
+	}
+	c.mu.Unlock()
+}
+
+// fitsDeadline reports whether waiting d leaves ctx time to spare.
+func fitsDeadline(ctx context.Context, d time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	return !ok || time.Until(deadline) > d
+}
+
+// retryAfterSeconds formats d as a Retry-After header value (whole
+// seconds, rounded up).
+func retryAfterSeconds(d time.Duration) string {
+	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
+}
+
+// maxRetryAfter bounds a parsed Retry-After.
+const maxRetryAfter = 24 * time.Hour
+
+// parseRetryAfter parses a Retry-After header value (delay-seconds or an
+// HTTP-date, RFC 9110 §10.2.3) relative to now. It reports false for an
+// empty or invalid value. The result is between 0 and 24h.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if v[0] >= '0' && v[0] <= '9' {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			if errors.Is(err, strconv.ErrRange) {
+				return maxRetryAfter, true
+			}
+			return 0, false
+		}
+		return time.Duration(min(n, int64(maxRetryAfter/time.Second))) * time.Second, true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	return min(max(t.Sub(now), 0), maxRetryAfter), true
+}
+
+// doOnce sends one request. Without configured credentials it goes out
+// plainly (no ping, no token: one round trip for an open registry, as
+// containerd does) until the upstream answers 401, and then once more
+// through the authenticated transport.
+func (c *Client) doOnce(ctx context.Context, repo, method, rawURL string, hdr http.Header, ok ...int) (*http.Response, error) {
+	rt, plain, err := c.transportFor(ctx, repo)
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, method, rawURL, nil)
-	if err != nil {
-		return nil, err
+	resp, err := c.send(ctx, rt, method, rawURL, hdr)
+	if err == nil && plain && resp.StatusCode == http.StatusUnauthorized {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+		_ = resp.Body.Close()
+		c.challenged.Store(true)
+		if rt, _, err = c.transportFor(ctx, repo); err != nil {
+			return nil, err
+		}
+		resp, err = c.send(ctx, rt, method, rawURL, hdr)
 	}
-	for k, v := range hdr {
-		req.Header[k] = v
-	}
-	client := http.Client{Transport: rt, CheckRedirect: checkRedirect}
-	resp, err := client.Do(req)
 	if err != nil {
 		return nil, c.wrapTransportErr(err)
 	}
@@ -259,11 +419,24 @@ func (c *Client) do(ctx context.Context, repo, method, rawURL string, hdr http.H
 			return resp, nil
 		}
 	}
-	serr := newStatusError(c.up.Registry, method, req.URL.Path, resp)
+	serr := newStatusError(c.up.Registry, method, pathOf(rawURL), resp)
 	if resp.StatusCode == http.StatusUnauthorized {
 		c.forget(repo)
 	}
 	return nil, serr
+}
+
+// send sends one request through rt.
+func (c *Client) send(ctx context.Context, rt http.RoundTripper, method, rawURL string, hdr http.Header) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, rawURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	client := http.Client{Transport: rt, CheckRedirect: checkRedirect}
+	return client.Do(req)
 }
 
 // checkRedirect allows a few redirects (registries send blobs to object

@@ -351,13 +351,13 @@ type registry struct {
 	bearer bool
 }
 
-func newRegistry(t *testing.T, bearer bool, routes map[string]http.HandlerFunc) (*registry, *Client) {
+func newRegistry(t *testing.T, bearer bool, routes map[string]http.HandlerFunc, opts ...Option) (*registry, *Client) {
 	t.Helper()
 	r := &registry{routes: routes, bearer: bearer}
 	r.srv = httptest.NewServer(r)
 	t.Cleanup(r.srv.Close)
 	u, _ := url.Parse(r.srv.URL)
-	c, err := New(&policy.Upstream{Registry: "reg.test", Endpoint: u})
+	c, err := New(&policy.Upstream{Registry: "reg.test", Endpoint: u}, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -495,7 +495,8 @@ func TestClientReferrers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, c := newRegistry(t, false, map[string]http.HandlerFunc{"/v2/a/referrers/" + dgst.String(): tt.h})
+			// 429s pass straight through here (retries: retry_test.go).
+			_, c := newRegistry(t, false, map[string]http.HandlerFunc{"/v2/a/referrers/" + dgst.String(): tt.h}, WithRetry(0, 0))
 			b, err := c.Referrers(t.Context(), "a", dgst, 1024)
 			var se *StatusError
 			switch {
