@@ -22,9 +22,13 @@ build:
 demo: build
 	$(GO) run ./cmd/pullgate-demo --pullgate $(BIN)/pullgate
 
-# Everything: unit tests (race, shuffled), short fuzz runs, and the
-# end-to-end suite against real docker-registry, cosign and crane.
-test: unit fuzz e2e
+# Everything: lint, unit tests (race, shuffled), short fuzz runs, and the
+# end-to-end suite against real docker-registry, containerd, cosign and crane.
+test: lint unit fuzz e2e
+
+# golangci-lint v2 with .golangci.yml (installed by make tools).
+lint: tools
+	$(PULLGATE_TOOLS)/golangci-lint-v2.15.0/golangci-lint run ./...
 
 unit:
 	$(GO) vet ./...
@@ -40,9 +44,9 @@ fuzz:
 	  done; \
 	done
 
-# Installs docker-registry and containerd (apt), crane, cosign v2/v3 and
-# crictl (go install) and the OCI conformance suite (go build, outside
-# go.mod) if missing.
+# Installs docker-registry and containerd (apt), crane, cosign v2/v3,
+# crictl and golangci-lint (go install) and the OCI conformance suite
+# (go build, outside go.mod) if missing.
 tools:
 	./e2e/install-tools.sh
 

@@ -34,6 +34,7 @@ go_tool crane-v0.22.1  crane  github.com/google/go-containerregistry/cmd/crane@v
 go_tool cosign-v2.6.5  cosign github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5
 go_tool cosign-v3.1.3  cosign github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3
 go_tool crictl-v1.37.0 crictl sigs.k8s.io/cri-tools/cmd/crictl@v1.37.0
+go_tool golangci-lint-v2.15.0 golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 
 CONFORMANCE_MOD=github.com/opencontainers/distribution-spec/conformance
 CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
@@ -50,6 +51,7 @@ if [ ! -x "$conformance_dir/conformance" ]; then
 fi
 
 for b in docker-registry containerd ctr runc "$TOOLS/crane-v0.22.1/crane" "$TOOLS/cosign-v2.6.5/cosign" \
+         "$TOOLS/golangci-lint-v2.15.0/golangci-lint" \
          "$TOOLS/cosign-v3.1.3/cosign" "$TOOLS/crictl-v1.37.0/crictl" "$conformance_dir/conformance"; do
   command -v "$b" >/dev/null 2>&1 || { echo "install-tools: $b is missing after install" >&2; exit 1; }
 done

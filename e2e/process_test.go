@@ -105,7 +105,7 @@ func (p *process) waitReady(t testing.TB, url string) error {
 		}
 		select {
 		case <-p.done:
-			return fmt.Errorf("%s exited before it was ready (%v):\n%s", p.name, p.err, p.output())
+			return fmt.Errorf("%s exited before it was ready (%w):\n%s", p.name, p.err, p.output())
 		case <-ctx.Done():
 			p.stop(syscall.SIGKILL)
 			t.Fatalf("%s not ready at %s after %v:\n%s", p.name, url, readyTimeout, p.output())

@@ -177,8 +177,15 @@ func (s *Server) runFill(ctx context.Context, t target, dgst digest.Digest, fl *
 	defer s.fillWG.Done()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stop := context.AfterFunc(s.ctx, cancel) // Close ends fills
-	defer stop()
+	finished := make(chan struct{})
+	defer close(finished)
+	go func() { // Close ends fills
+		select {
+		case <-s.closed:
+			cancel()
+		case <-finished:
+		}
+	}()
 	idle := time.AfterFunc(fillIdleTimeout, cancel)
 	defer idle.Stop()
 

@@ -451,10 +451,7 @@ func newEnvWith(tb testing.TB, up *fakeUpstream, ec envConfig) *env {
 	if ec.wrap != nil {
 		v = ec.wrap(v)
 	}
-	counted := verifierFunc(func(ctx context.Context, src verifier.Source, img verifier.Image, rule *policy.Rule) (*verifier.Verdict, error) {
-		e.verifies.Add(1)
-		return v.Verify(ctx, src, img, rule)
-	})
+	counted := &countingVerifier{inner: v, n: &e.verifies}
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts := []Option{WithLogger(logger), WithUpstreamTransport(e.hosts)}
 	if !ec.noBlobCache {
@@ -740,3 +737,22 @@ func blobPath(repo string, dgst v1.Hash) string {
 
 // digestFromHash converts a ggcr hash.
 func digestFromHash(h v1.Hash) digest.Digest { return digest.Digest(h.String()) }
+
+// countingVerifier counts verifications and passes the inner verifier's
+// trust generation through, as the real verifier has one.
+type countingVerifier struct {
+	inner Verifier
+	n     *atomic.Int64
+}
+
+func (c *countingVerifier) Verify(ctx context.Context, src verifier.Source, img verifier.Image, rule *policy.Rule) (*verifier.Verdict, error) {
+	c.n.Add(1)
+	return c.inner.Verify(ctx, src, img, rule)
+}
+
+func (c *countingVerifier) Generation() string {
+	if g, ok := c.inner.(interface{ Generation() string }); ok {
+		return g.Generation()
+	}
+	return ""
+}

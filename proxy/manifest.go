@@ -404,8 +404,21 @@ func (s *Server) decide(ctx context.Context, t target, ref reference, m *fetched
 
 func auditing(rule *policy.Rule) bool { return rule != nil && rule.Mode == policy.ModeAudit }
 
+// verdictKey is where the verdict for image at dgst is cached: per policy
+// generation and per trust generation (the trusted roots the verifier
+// holds now), so neither a changed policy nor a reloaded or rotated
+// trusted root ever reuses an old verdict.
 func (s *Server) verdictKey(image string, dgst digest.Digest) string {
-	return "v|" + s.cfg.Generation + "|" + image + "|" + dgst.String()
+	return "v|" + s.cfg.Generation + "|" + s.trustGeneration() + "|" + image + "|" + dgst.String()
+}
+
+// trustGeneration is the verifier's trust generation, or "" for a
+// verifier without trusted roots.
+func (s *Server) trustGeneration() string {
+	if g, ok := s.verifier.(interface{ Generation() string }); ok {
+		return g.Generation()
+	}
+	return ""
 }
 
 // verdict returns the verdict for image t.image at dgst: from the cache,
@@ -523,7 +536,10 @@ func (s *Server) blobKey(image string, dgst digest.Digest) string {
 }
 
 // logDecision writes the one structured line per verification that is
-// pullgate's audit trail.
+// pullgate's audit trail: image, digest, policy, verdict, duration, and
+// for what verified the signers and layouts, the attestations that met
+// each requirement, and the evidence behind each (certificate identity
+// and issuer, transparency-log index and time, timestamp, trusted root).
 func (s *Server) logDecision(ctx context.Context, img verifier.Image, rule *policy.Rule, v *verifier.Verdict, err error, took time.Duration) {
 	attrs := []any{
 		"image", img.Name,
@@ -535,6 +551,9 @@ func (s *Server) logDecision(ctx context.Context, img verifier.Image, rule *poli
 		policyName, mode = rule.Name, string(rule.Mode)
 	}
 	attrs = append(attrs, "policy", policyName)
+	if g := s.trustGeneration(); g != "" {
+		attrs = append(attrs, "trustGeneration", g[:min(12, len(g))])
+	}
 	switch {
 	case err != nil:
 		s.log.WarnContext(ctx, "decision", append(attrs, "verdict", "error", "error", err.Error())...)
@@ -542,19 +561,68 @@ func (s *Server) logDecision(ctx context.Context, img verifier.Image, rule *poli
 	case rule == nil && v.Allowed:
 		attrs = append(attrs, "verdict", "allow", "reason", "no policy matches; unmatched: allow serves it unverified")
 	case v.Allowed:
-		signers := make([]string, 0, len(v.Evidence))
-		layouts := make([]string, 0, len(v.Evidence))
-		for _, e := range v.Evidence {
-			signers = append(signers, e.Signer)
-			layouts = append(layouts, string(e.Layout))
-		}
-		attrs = append(attrs, "verdict", "allow", "signers", signers, "layouts", layouts)
+		attrs = append(attrs, "verdict", "allow")
+		attrs = appendEvidence(attrs, v.Evidence)
 	case mode == string(policy.ModeAudit):
 		attrs = append(attrs, "verdict", "deny", "mode", "audit", "action", "served anyway (audit mode)", "reasons", v.Reasons)
+		attrs = appendEvidence(attrs, v.Evidence)
 		s.log.WarnContext(ctx, "decision", attrs...)
 		return
 	default:
 		attrs = append(attrs, "verdict", "deny", "reasons", v.Reasons)
+		attrs = appendEvidence(attrs, v.Evidence)
 	}
 	s.log.InfoContext(ctx, "decision", attrs...)
+}
+
+// appendEvidence adds the signers and layouts of the signatures, the
+// attestations per requirement, and the evidence of each.
+func appendEvidence(attrs []any, evidence []verifier.Evidence) []any {
+	signers := []string{}
+	layouts := []string{}
+	var attestations []string
+	items := make([]map[string]any, 0, len(evidence))
+	for _, e := range evidence {
+		item := map[string]any{"signer": e.Signer, "layout": string(e.Layout)}
+		if e.Artifact != "" {
+			item["artifact"] = e.Artifact.String()
+		}
+		if e.Requirement != "" {
+			item["requirement"] = e.Requirement
+			attestations = append(attestations, fmt.Sprintf("%s by %q via %s %s", e.Requirement, e.Signer, e.Layout, e.Artifact))
+		} else {
+			signers = append(signers, e.Signer)
+			layouts = append(layouts, string(e.Layout))
+		}
+		if e.PredicateType != "" {
+			item["predicateType"] = e.PredicateType
+		}
+		if e.Condition != "" {
+			item["condition"] = e.Condition
+		}
+		if e.Identity != "" {
+			item["identity"], item["issuer"] = e.Identity, e.Issuer
+		}
+		if e.LogIndex >= 0 && !e.IntegratedTime.IsZero() {
+			item["logIndex"] = e.LogIndex
+			item["integratedTime"] = e.IntegratedTime.UTC().Format(time.RFC3339)
+		} else if e.LogIndex >= 0 {
+			item["logIndex"] = e.LogIndex
+		}
+		if !e.SignedTimestamp.IsZero() {
+			item["signedTimestamp"] = e.SignedTimestamp.UTC().Format(time.RFC3339)
+		}
+		if e.TrustRoot != "" {
+			item["trustRoot"] = e.TrustRoot
+		}
+		items = append(items, item)
+	}
+	attrs = append(attrs, "signers", signers, "layouts", layouts)
+	if len(attestations) > 0 {
+		attrs = append(attrs, "attestations", attestations)
+	}
+	if len(items) > 0 {
+		attrs = append(attrs, "evidence", items)
+	}
+	return attrs
 }

@@ -157,12 +157,12 @@ type Server struct {
 	// blobs is the disk cache, or nil. fills are the blob fetches in
 	// progress, by digest; fillWG counts their goroutines, which ctx
 	// (cancelled by Close) ends.
-	blobs   *cache.Disk
-	fillsMu sync.Mutex
-	fills   map[digest.Digest]*blobFill
-	fillWG  sync.WaitGroup
-	ctx     context.Context
-	cancel  context.CancelFunc
+	blobs     *cache.Disk
+	fillsMu   sync.Mutex
+	fills     map[digest.Digest]*blobFill
+	fillWG    sync.WaitGroup
+	closed    chan struct{} // closed by Close: ends fills
+	closeOnce sync.Once
 }
 
 // New returns a server for cfg that verifies with v. It does no network
@@ -196,7 +196,7 @@ func New(cfg *policy.Config, v Verifier, opts ...Option) (*Server, error) {
 		blobs:     c.blobs,
 		fills:     map[digest.Digest]*blobFill{},
 	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.closed = make(chan struct{})
 	for _, u := range cfg.Upstreams {
 		uopts := []upstream.Option{upstream.WithLogger(c.logger), upstream.WithUserAgent(c.userAgent), upstream.WithRetry(c.retries, c.maxWait)}
 		if c.transport != nil {
@@ -245,7 +245,7 @@ func New(cfg *policy.Config, v Verifier, opts ...Option) (*Server, error) {
 // Close ends the blob fetches in progress and releases the server's
 // caches and upstream clients. The disk cache stays as it is.
 func (s *Server) Close() {
-	s.cancel()
+	s.closeOnce.Do(func() { close(s.closed) })
 	s.fillWG.Wait()
 	for _, u := range s.upstreams {
 		u.Close()

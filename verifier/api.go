@@ -59,8 +59,13 @@ type Image struct {
 	Digest digest.Digest
 }
 
-// String returns name@digest.
-func (i Image) String() string { return i.Name + "@" + i.Digest.String() }
+// String returns name@digest, or the name alone when there is no digest.
+func (i Image) String() string {
+	if i.Digest == "" {
+		return i.Name
+	}
+	return i.Name + "@" + i.Digest.String()
+}
 
 // Layout names where a piece of signature material was found.
 type Layout string

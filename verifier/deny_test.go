@@ -70,7 +70,7 @@ func TestVerifyVerdicts(t *testing.T) {
 		name:  "unsigned",
 		setup: func(*testing.T, *env) {},
 		want: func(t *testing.T, e *env) *verifier.Verdict {
-			return &verifier.Verdict{Reasons: []string{"no signature found for " + e.img().String()}}
+			return &verifier.Verdict{Reasons: []string{"no signature found (no cosign .sig tag, no Sigstore bundle among the referrers)"}}
 		},
 	}, {
 		name: "signature of another digest copied under the tag",

@@ -35,8 +35,8 @@ const (
 	fixtureB = "legacy-key-rekor-containers-image"
 	fixtureE = "newbundle-keyless-dsse-attestation-cosign-testdata"
 	// fixtureEImage is the image fixture E's bundle is about.
-	fixtureEImage digest.Digest = "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4"
-	githubOAuth                 = "https://github.com/login/oauth"
+	fixtureEImage = digest.Digest("sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4")
+	githubOAuth   = "https://github.com/login/oauth"
 )
 
 // publicGoodRoot parses a genuine trusted_root.json fixture.

@@ -245,7 +245,7 @@ func rekorEntry(annotation []byte) (*protorekor.TransparencyLogEntry, error) {
 	}
 	body, err := base64.StdEncoding.DecodeString(rb.Payload.Body)
 	if err != nil || len(body) == 0 {
-		return nil, errors.New("Payload.body is not base64")
+		return nil, errors.New("the Rekor bundle's Payload.body is not base64")
 	}
 	logID, err := hex.DecodeString(rb.Payload.LogID)
 	if err != nil || len(logID) == 0 {
@@ -256,7 +256,7 @@ func rekorEntry(annotation []byte) (*protorekor.TransparencyLogEntry, error) {
 		APIVersion string `json:"apiVersion"`
 	}
 	if err := json.Unmarshal(body, &kv); err != nil || kv.Kind == "" || kv.APIVersion == "" {
-		return nil, errors.New("Payload.body is not a Rekor entry")
+		return nil, errors.New("the Rekor bundle's Payload.body is not a Rekor entry")
 	}
 	return &protorekor.TransparencyLogEntry{
 		LogIndex:          rb.Payload.LogIndex,

@@ -21,6 +21,11 @@ type Sigstore struct {
 	checks sync.Map
 }
 
+// noSignatureReason is the denial when no signature material exists at
+// all. It says where pullgate looked; the image and digest are named by
+// whoever shows the verdict.
+const noSignatureReason = "no signature found (no cosign .sig tag, no Sigstore bundle among the referrers)"
+
 // New returns a verifier configured by opts. It does no I/O.
 func New(opts ...Option) (*Sigstore, error) {
 	c := config{
@@ -288,7 +293,7 @@ func (s *Sigstore) decide(ctx context.Context, v *Verdict, threshold int, signer
 		return true
 	}
 	if len(cands) == 0 {
-		v.Reasons = append(v.Reasons, "no signature found for "+v.Image.String())
+		v.Reasons = append(v.Reasons, noSignatureReason)
 		for i, sg := range signers {
 			if checks[i].unsupported != "" {
 				v.Reasons = append(v.Reasons, fmt.Sprintf("signer %q: %s", signerName(sg), checks[i].unsupported))

@@ -70,7 +70,7 @@ func run(ctx context.Context, bin string, out io.Writer) error {
 	defer os.RemoveAll(dir)
 
 	// 1. The upstream: go-containerregistry's registry, in process.
-	upLn, err := net.Listen("tcp", "127.0.0.1:0")
+	upLn, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
@@ -86,7 +86,7 @@ func run(ctx context.Context, bin string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "release.pub"), key.PublicPEM, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "release.pub"), key.PublicPEM, 0o600); err != nil {
 		return err
 	}
 	repo, err := name.NewRepository(upstream + "/demo/hello")
@@ -207,7 +207,7 @@ func pull(ctx context.Context, ref string) (outcome, detail string) {
 			return denyOrError(err)
 		}
 		m, err := io.Copy(io.Discard, rc)
-		rc.Close()
+		_ = rc.Close()
 		if err != nil {
 			return denyOrError(err)
 		}
@@ -240,11 +240,11 @@ func writeConfig(path, listen, upstream string) error {
 	if err := t.Execute(&b, map[string]string{"Listen": listen, "Upstream": upstream}); err != nil {
 		return err
 	}
-	return os.WriteFile(path, b.Bytes(), 0o644)
+	return os.WriteFile(path, b.Bytes(), 0o600)
 }
 
 func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
@@ -259,7 +259,7 @@ func waitReady(ctx context.Context, url string) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}

@@ -143,8 +143,11 @@ func warnWeakenings(log *slog.Logger, cfg *policy.Config) {
 		if r.Mode == policy.ModeAudit {
 			log.Warn("policy is in audit mode: images it denies are served anyway (and logged)", "policy", r.Name)
 		}
-		if r.Signatures.Threshold == 0 {
-			log.Warn("policy requires no signature (signatures.threshold: 0)", "policy", r.Name)
+		switch {
+		case r.Signatures.Threshold == 0 && len(r.Attestations) == 0:
+			log.Warn("policy requires no signature and no attestation (signatures.threshold: 0): its images are served unverified", "policy", r.Name)
+		case r.Signatures.Threshold == 0:
+			log.Info("policy requires no signature, only its attestations (signatures.threshold: 0)", "policy", r.Name)
 		}
 		for _, sg := range r.Signers {
 			if sg != nil && sg.Keyless != nil && sg.TLog != policy.TLogRequired {

@@ -63,7 +63,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		// upstream call is bounded instead.
 		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}

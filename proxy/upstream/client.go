@@ -228,12 +228,17 @@ type schemePin struct {
 	inner        http.RoundTripper
 }
 
+// schemePinRefusal starts every schemePin error, so an error that joins
+// it with the real failure (ggcr's ping tries https before http) can be
+// told apart.
+const schemePinRefusal = "refusing"
+
 func (p schemePin) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.URL.Host == p.host && r.URL.Scheme != p.scheme {
 		if r.Body != nil {
 			_ = r.Body.Close()
 		}
-		return nil, fmt.Errorf("refusing %s:// to %s: the upstream is configured as %s", r.URL.Scheme, p.host, p.scheme)
+		return nil, fmt.Errorf("%s %s:// to %s: the upstream is configured as %s", schemePinRefusal, r.URL.Scheme, p.host, p.scheme)
 	}
 	return p.inner.RoundTrip(r)
 }
@@ -475,8 +480,38 @@ func (c *Client) wrapTransportErr(err error) error {
 		}
 		return se
 	}
-	return &UnavailableError{Registry: c.up.Registry, Err: err}
+	return &UnavailableError{Registry: c.up.Registry, Err: withoutPinNoise(err)}
 }
+
+// withoutPinNoise drops, from an error that joins several attempts with
+// "; " (ggcr's ping tries https, then http), the attempts schemePin
+// refused on purpose: they say nothing about why the upstream failed.
+func withoutPinNoise(err error) error {
+	msg := err.Error()
+	if !strings.Contains(msg, "; ") {
+		return err
+	}
+	var kept []string
+	for _, part := range strings.Split(msg, "; ") {
+		if !strings.Contains(part, schemePinRefusal+" ") || !strings.Contains(part, "the upstream is configured as") {
+			kept = append(kept, part)
+		}
+	}
+	if len(kept) == 0 || len(kept) == len(strings.Split(msg, "; ")) {
+		return err
+	}
+	return &cleanedError{msg: strings.Join(kept, "; "), err: err}
+}
+
+// cleanedError shows a shorter message but keeps the original chain for
+// errors.Is and errors.As (timeouts stay timeouts).
+type cleanedError struct {
+	msg string
+	err error
+}
+
+func (e *cleanedError) Error() string { return e.msg }
+func (e *cleanedError) Unwrap() error { return e.err }
 
 // Manifest is a manifest response. For HEAD, Body is nil.
 type Manifest struct {

@@ -686,3 +686,25 @@ func TestCheckRedirect(t *testing.T) {
 		}
 	}
 }
+
+func TestWithoutPinNoise(t *testing.T) {
+	t.Parallel()
+	pin := `Get "https://127.0.0.1:5000/v2/": refusing https:// to 127.0.0.1:5000: the upstream is configured as http`
+	real := `Get "http://127.0.0.1:5000/v2/": dial tcp 127.0.0.1:5000: connect: connection refused`
+	tests := []struct{ in, want string }{
+		{pin + "; " + real, real},
+		{real, real},
+		{pin, pin}, // nothing else to say: keep it
+		{"a; b", "a; b"},
+	}
+	for _, tt := range tests {
+		in := errors.New(tt.in)
+		got := withoutPinNoise(in)
+		if got.Error() != tt.want {
+			t.Errorf("withoutPinNoise(%q) = %q, want %q", tt.in, got.Error(), tt.want)
+		}
+		if !errors.Is(got, in) {
+			t.Errorf("withoutPinNoise(%q) lost the original error", tt.in)
+		}
+	}
+}
