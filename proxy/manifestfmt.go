@@ -189,7 +189,9 @@ func signatureSubject(ref reference, m *manifestDoc, mt string) (digest.Digest, 
 	case fromSubject != "" && fromTag != "" && fromSubject != fromTag:
 		return "", false
 	case fromSubject != "":
-		return fromSubject, fromSubject.Algorithm() == digest.SHA256 && fromSubject.Validate() == nil
+		// Validate first: Algorithm panics on a digest without a colon.
+		ok := fromSubject.Validate() == nil && fromSubject.Algorithm() == digest.SHA256
+		return fromSubject, ok
 	default:
 		return fromTag, fromTag != ""
 	}

@@ -98,6 +98,8 @@ func TestSignatureSubject(t *testing.T) {
 		want digest.Digest // "" for not signature material
 	}{
 		{"sig tag", "sha256-" + hex1 + ".sig", manifestDoc{Config: cfg, Layers: sigLayers}, mtOCIManifest, d1},
+		{"subject digest without a colon", "", manifestDoc{Config: cfg, Layers: sigLayers, Subject: &descriptor{Digest: "0"}}, mtOCIManifest, ""},
+		{"subject digest of another algorithm", "", manifestDoc{Config: cfg, Layers: sigLayers, Subject: &descriptor{Digest: digest.Digest("sha512:" + strings.Repeat("0", 128))}}, mtOCIManifest, ""},
 		{"att tag", "sha256-" + hex1 + ".att", manifestDoc{Config: cfg, Layers: []descriptor{layer("application/vnd.dsse.envelope.v1+json")}}, mtOCIManifest, d1},
 		{"bundle referrer by digest", "", manifestDoc{Config: cfg, Layers: []descriptor{layer("application/vnd.dev.sigstore.bundle.v0.3+json")}, Subject: subject}, mtOCIManifest, d1},
 		{"bundle v0.1 media type", "", manifestDoc{Config: cfg, Layers: []descriptor{layer("application/vnd.dev.sigstore.bundle+json;version=0.1")}, Subject: subject}, mtOCIManifest, d1},
