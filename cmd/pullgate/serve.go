@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/pullgate/pullgate/proxy"
 )
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -42,7 +44,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, err := newServer(cfg, log, tr, blobs...)
+	tp, stopTracing, err := newTracerProvider(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(flushCtx); err != nil {
+			log.Warn("flush traces", "error", err)
+		}
+	}()
+	srv, err := newServer(cfg, log, tr, append(blobs, proxy.WithTracerProvider(tp))...)
 	if err != nil {
 		return err
 	}
