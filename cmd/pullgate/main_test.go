@@ -171,9 +171,12 @@ func TestUsageAndVersion(t *testing.T) {
 	}
 }
 
-func TestServeShutsDownGracefully(t *testing.T) {
-	t.Parallel()
-	env := newTestEnv(t)
+// serveAndPull runs `pullgate serve` for env, GETs the signed manifest
+// through it once it listens, then cancels its context (what SIGTERM
+// does through signal.NotifyContext) and returns the manifest status, the
+// exit code and the logs.
+func serveAndPull(t *testing.T, env testEnv) (status, code int, logs string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -184,10 +187,8 @@ func TestServeShutsDownGracefully(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan int, 1)
-	var logs bytes.Buffer
-	go func() { done <- run(ctx, []string{"serve", "--config", env.config}, &bytes.Buffer{}, &logs) }()
-
-	// Wait until it serves, then pull a manifest through it.
+	var out bytes.Buffer
+	go func() { done <- run(ctx, []string{"serve", "--config", env.config}, &bytes.Buffer{}, &out) }()
 	client := &http.Client{Timeout: 5 * time.Second}
 	var resp *http.Response
 	for range 200 {
@@ -198,19 +199,28 @@ func TestServeShutsDownGracefully(t *testing.T) {
 		time.Sleep(10 * time.Millisecond) // polling for start-up, not a timing assertion
 	}
 	if err != nil {
-		t.Fatalf("pullgate never served: %v", err)
+		cancel()
+		<-done
+		t.Fatalf("pullgate never served: %v\n%s", err, out.String())
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("GET signed manifest through serve = %d, want 200", resp.StatusCode)
+	cancel()
+	code = <-done
+	return resp.StatusCode, code, out.String()
+}
+
+func TestServeShutsDownGracefully(t *testing.T) {
+	t.Parallel()
+	status, code, logs := serveAndPull(t, newTestEnv(t))
+	if status != http.StatusOK {
+		t.Errorf("GET signed manifest through serve = %d, want 200", status)
 	}
-	cancel() // what SIGTERM does through signal.NotifyContext
-	if code := <-done; code != exitOK {
-		t.Errorf("serve exited %d after shutdown, want 0; logs:\n%s", code, logs.String())
+	if code != exitOK {
+		t.Errorf("serve exited %d after shutdown, want 0; logs:\n%s", code, logs)
 	}
 	for _, want := range []string{`"msg":"pullgate listening"`, `"msg":"decision"`, `"msg":"stopped"`} {
-		if !strings.Contains(logs.String(), want) {
-			t.Errorf("serve logs lack %s:\n%s", want, logs.String())
+		if !strings.Contains(logs, want) {
+			t.Errorf("serve logs lack %s:\n%s", want, logs)
 		}
 	}
 }

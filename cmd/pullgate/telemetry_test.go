@@ -2,14 +2,11 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
-	"time"
 )
 
 func TestTracingEnabled(t *testing.T) {
@@ -49,35 +46,9 @@ func TestServeExportsTraces(t *testing.T) {
 	defer collector.Close()
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
 
-	env := newTestEnv(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	env.writeConfig(t, addr)
-
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan int, 1)
-	var logs bytes.Buffer
-	go func() { done <- run(ctx, []string{"serve", "--config", env.config}, &bytes.Buffer{}, &logs) }()
-	client := &http.Client{Timeout: 5 * time.Second}
-	var resp *http.Response
-	for range 200 {
-		resp, err = client.Get("http://" + addr + "/v2/apps/web/manifests/signed")
-		if err == nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond) // polling for start-up, not a timing assertion
-	}
-	if err != nil {
-		t.Fatalf("pullgate never served: %v", err)
-	}
-	resp.Body.Close()
-	cancel()
-	if code := <-done; code != exitOK {
-		t.Fatalf("serve exited %d; logs:\n%s", code, logs.String())
+	status, code, logs := serveAndPull(t, newTestEnv(t))
+	if status != http.StatusOK || code != exitOK {
+		t.Fatalf("serve: manifest %d, exit %d; logs:\n%s", status, code, logs)
 	}
 	mu.Lock()
 	defer mu.Unlock()

@@ -5,17 +5,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	intoto "github.com/in-toto/attestation/go/v1"
@@ -111,27 +106,7 @@ func SignLegacyPayload(ctx context.Context, repo name.Repository, tagDigest v1.H
 // the image when the tag does not exist. It signs nothing: it is the
 // knob for malformed or hand-made signatures.
 func WriteLegacyLayer(ctx context.Context, repo name.Repository, tagDigest v1.Hash, payload []byte, annotations map[string]string, opts ...remote.Option) error {
-	tag := SigTag(repo, tagDigest)
-	ropts := append([]remote.Option{remote.WithContext(ctx)}, opts...)
-	base, err := remote.Image(tag, ropts...)
-	var terr *transport.Error
-	switch {
-	case errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound:
-		base = mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
-	case err != nil:
-		return fmt.Errorf("read %s: %w", tag, err)
-	}
-	img, err := mutate.Append(base, mutate.Addendum{
-		Layer:       static.NewLayer(payload, MediaTypeSimpleSigning),
-		Annotations: annotations,
-	})
-	if err != nil {
-		return fmt.Errorf("append signature layer: %w", err)
-	}
-	if err := remote.Write(tag, img, ropts...); err != nil {
-		return fmt.Errorf("write %s: %w", tag, err)
-	}
-	return nil
+	return appendLayer(ctx, SigTag(repo, tagDigest), payload, MediaTypeSimpleSigning, annotations, opts...)
 }
 
 // Statement returns the in-toto Statement v1 cosign v3 signs for
