@@ -1,7 +1,6 @@
 package verifier_test
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -16,23 +15,16 @@ import (
 	"github.com/pullgate/pullgate/verifier/verifiertest"
 )
 
-// fixtures are the shared real-world signature fixtures, read in place
-// (tests run in /work/main/verifier; the fixtures live in
-// /work/shared/fixtures). They are never copied into the repository.
-const fixtures = "../../shared/fixtures"
-
-// fixtureImage is the image both containers/image fixtures sign: the
-// sha256 of their image-manifest.json.
-const fixtureImage digest.Digest = "sha256:0489474da8ea22426ece86ace6c1c0026ab2fd3cdfbbd62b7e94650266c37d9a"
+// The shared real-world fixtures, read in place (never copied into the
+// repository): the internal tests' helpers, exported in export_test.go.
+const (
+	fixtures     = verifier.FixturesDir
+	fixtureImage = verifier.FixtureImage
+)
 
 func readFixture(t testing.TB, rel string) []byte {
 	t.Helper()
-	p := filepath.Join(fixtures, rel)
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("fixture %s is missing (%v): the genuine cosign fixtures must be at /work/shared/fixtures; this test does not skip", p, err)
-	}
-	return b
+	return verifier.ReadFixture(t, rel)
 }
 
 // pushSigLayout pushes a fixture's reconstructed .sig OCI layout to

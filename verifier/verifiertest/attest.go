@@ -219,44 +219,12 @@ func (s *Sigstore) AttestLegacyKeyWithLog(ctx context.Context, repo name.Reposit
 }
 
 func (s *Sigstore) addAttestationLogAndTimestamp(ann map[string]string, env, statement, sig, verifierPEM []byte, o KeylessOptions) error {
-	if !o.NoTlog {
-		var body []byte
-		var err error
+	return s.addLogAndTimestamp(ann, sig, o, func() ([]byte, error) {
 		if o.IntotoV001 {
-			body, err = intotoV001Body(env, statement, verifierPEM)
-		} else {
-			body, err = dsseBody(env, statement, sig, verifierPEM)
+			return intotoV001Body(env, statement, verifierPEM)
 		}
-		if err != nil {
-			return err
-		}
-		set, it, idx, err := s.set(body, o)
-		if err != nil {
-			return err
-		}
-		b, err := json.Marshal(rekorBundle{
-			SignedEntryTimestamp: base64.StdEncoding.EncodeToString(set),
-			Payload: rekorPayload{
-				Body: base64.StdEncoding.EncodeToString(body), IntegratedTime: it, LogIndex: idx, LogID: s.logID,
-			},
-		})
-		if err != nil {
-			return err
-		}
-		ann[AnnotationRekorBundle] = string(b)
-	}
-	if o.Timestamp {
-		tsr, err := s.vs.TimestampResponse(sig)
-		if err != nil {
-			return fmt.Errorf("timestamp: %w", err)
-		}
-		b, err := json.Marshal(map[string]string{"SignedRFC3161Timestamp": base64.StdEncoding.EncodeToString(tsr)})
-		if err != nil {
-			return err
-		}
-		ann[AnnotationTimestamp] = string(b)
-	}
-	return nil
+		return dsseBody(env, statement, sig, verifierPEM)
+	})
 }
 
 // rekorBundle is cosign's dev.sigstore.cosign/bundle annotation.

@@ -394,32 +394,32 @@ func (s *Sigstore) LegacyKeyAnnotations(payload []byte, key *Key, o KeylessOptio
 }
 
 func (s *Sigstore) addLegacyLogAndTimestamp(ann map[string]string, sum, sig, verifierPEM []byte, o KeylessOptions) error {
+	return s.addLogAndTimestamp(ann, sig, o, func() ([]byte, error) { return hashedRekordBody(sum, sig, verifierPEM) })
+}
+
+// addLogAndTimestamp adds to layer annotations ann, per o, the Rekor
+// bundle (the SET of this Sigstore's log over the entry body makes) and
+// the RFC 3161 timestamp over sig, as cosign writes them.
+func (s *Sigstore) addLogAndTimestamp(ann map[string]string, sig []byte, o KeylessOptions, body func() ([]byte, error)) error {
 	if !o.NoTlog {
-		body, err := hashedRekordBody(sum, sig, verifierPEM)
+		b, err := body()
 		if err != nil {
 			return err
 		}
-		set, it, idx, err := s.set(body, o)
+		set, it, idx, err := s.set(b, o)
 		if err != nil {
 			return err
 		}
-		var rb struct {
-			SignedEntryTimestamp string `json:"SignedEntryTimestamp"`
-			Payload              struct {
-				Body           string `json:"body"`
-				IntegratedTime int64  `json:"integratedTime"`
-				LogIndex       int64  `json:"logIndex"`
-				LogID          string `json:"logID"`
-			} `json:"Payload"`
-		}
-		rb.SignedEntryTimestamp = base64.StdEncoding.EncodeToString(set)
-		rb.Payload.Body = base64.StdEncoding.EncodeToString(body)
-		rb.Payload.IntegratedTime, rb.Payload.LogIndex, rb.Payload.LogID = it, idx, s.logID
-		b, err := json.Marshal(rb)
+		rb, err := json.Marshal(rekorBundle{
+			SignedEntryTimestamp: base64.StdEncoding.EncodeToString(set),
+			Payload: rekorPayload{
+				Body: base64.StdEncoding.EncodeToString(b), IntegratedTime: it, LogIndex: idx, LogID: s.logID,
+			},
+		})
 		if err != nil {
 			return err
 		}
-		ann[AnnotationRekorBundle] = string(b)
+		ann[AnnotationRekorBundle] = string(rb)
 	}
 	if o.Timestamp {
 		tsr, err := s.vs.TimestampResponse(sig)
